@@ -1,0 +1,61 @@
+# usrpt — a thin layer over the go tool. `make help` lists the targets.
+
+SHELL     := bash
+GO        ?= go
+BIN       ?= bin/usrpt
+# Packages with goroutines talking to each other: run under the race detector.
+RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./bench/...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+DEMO_TIME ?= 1s
+
+.PHONY: help build test fmt-check vet staticcheck unit race fuzz-seed fuzz bench lint demo clean
+
+help:
+	@echo "make build   build $(BIN)"
+	@echo "make test    gofmt check, go vet, staticcheck, unit tests, race tests, fuzz seed corpora"
+	@echo "make race    the race detector on $(RACE_PKGS)"
+	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME) each"
+	@echo "make bench   go benchmarks (BENCHTIME=$(BENCHTIME))"
+	@echo "make lint    gofmt check, go vet, staticcheck"
+	@echo "make demo    the main job end to end on the embedded default"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/usrpt
+
+test: lint unit race fuzz-seed
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+# Every fuzz target on its seed corpus (and any saved crashers in testdata),
+# listed by name so the log shows each one ran.
+fuzz-seed:
+	@set -o pipefail; $(GO) test -count=1 -run '^Fuzz' -v ./... | grep -E '^(--- |FAIL|panic:)'
+
+fuzz:
+	GO="$(GO)" FUZZTIME="$(FUZZTIME)" scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+demo: build
+	$(BIN) bench reactor --time $(DEMO_TIME)
+
+clean:
+	rm -rf bin
