@@ -25,7 +25,7 @@ way fio users expect. Workloads are subcommands.`,
 func newBenchReactorCmd() *cobra.Command {
 	var (
 		cores, format, idle string
-		duration            time.Duration
+		duration, spin      time.Duration
 		batches             []int
 	)
 	cmd := &cobra.Command{
@@ -62,9 +62,12 @@ These are the floors every cross-core hand-off in the target pays.`,
 			if duration <= 0 {
 				return fmt.Errorf("--time %v: must be positive", duration)
 			}
+			if spin < 0 {
+				return fmt.Errorf("--idle-spin %v: must not be negative", spin)
+			}
 			rep, err := bench.RunReactor(bench.ReactorConfig{
 				CPUs: cpus, Duration: duration, Batches: batches,
-				Idle: poller.IdlePolicy{Mode: mode},
+				Idle: poller.IdlePolicy{Mode: mode, SpinFor: spin},
 			})
 			if err != nil {
 				return err
@@ -81,6 +84,7 @@ These are the floors every cross-core hand-off in the target pays.`,
 	cmd.Flags().DurationVar(&duration, "time", time.Second, "duration of each phase")
 	cmd.Flags().IntSliceVar(&batches, "batch", []int{1, 32}, "ring transfer batch sizes")
 	cmd.Flags().StringVar(&idle, "idle", "busy", "idle policy: busy or adaptive")
+	cmd.Flags().DurationVar(&spin, "idle-spin", poller.DefaultSpinFor, "adaptive policy: how long a reactor spins after its last work before it sleeps")
 	cmd.Flags().StringVarP(&format, "output-format", "o", "text", "text or json")
 	return cmd
 }

@@ -38,6 +38,22 @@ func TestTopologyText(t *testing.T) {
 	}
 }
 
+func TestTopologyHugepages(t *testing.T) {
+	spec := sysfstest.SmallVM()
+	spec.Files = sysfstest.FileMap{
+		"sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages":   "64\n",
+		"sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages": "60\n",
+	}
+	out, _, err := run(t, "topology", "--root", sysfstest.Tree(t, spec))
+	if err != nil || !strings.Contains(out, "hugepages (2 MiB): 64 reserved, 60 free") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	out, _, err = run(t, "topology", "--root", sysfstest.Tree(t, sysfstest.SmallVM()))
+	if err != nil || !strings.Contains(out, "hugepages (2 MiB): not available") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+}
+
 func TestTopologyJSON(t *testing.T) {
 	tree := sysfstest.Tree(t, sysfstest.DualSocketSMT())
 	out, _, err := run(t, "topology", "--root", tree, "--cores", "[0,4]", "--output-format", "json")
@@ -80,6 +96,7 @@ func TestBadFlags(t *testing.T) {
 		{"--log-level", "loud", "version"},
 		{"bench", "reactor", "--idle", "sometimes"},
 		{"bench", "reactor", "--time", "0s"},
+		{"bench", "reactor", "--idle-spin", "-1s"},
 	} {
 		if _, _, err := run(t, args...); err == nil {
 			t.Errorf("%v accepted", args)

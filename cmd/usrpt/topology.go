@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/cpuid/v2"
 	"github.com/spf13/cobra"
+	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/internal/sysfs"
 	"github.com/usrpt/usrpt/poller"
 )
@@ -24,6 +25,9 @@ type topologyReport struct {
 	Reactors  []poller.Placement `json:"reactors,omitempty"`
 	Warnings  []string           `json:"warnings,omitempty"`
 	GoMaxProc int                `json:"gomaxprocs"`
+	// Hugepages is the 2 MiB pool the buffer allocator draws from; nil when
+	// the kernel has none.
+	Hugepages *hugemem.HugeInfo `json:"hugepages_2mib,omitempty"`
 }
 
 func newTopologyCmd() *cobra.Command {
@@ -55,6 +59,9 @@ Core masks are written as SPDK and taskset users write them:
 				CPUModel: cpuid.CPU.BrandName, Vendor: cpuid.CPU.VendorString,
 				Online: sysfs.FormatCPUList(topo.Online), CPUs: topo.CPUs, Nodes: topo.Nodes,
 				GoMaxProc: runtime.GOMAXPROCS(0),
+			}
+			if hi, err := hugemem.Hugepages(root); err == nil {
+				rep.Hugepages = &hi
 			}
 			if cmd.Flags().Changed("cores") {
 				cpus, err := poller.ParseCoreMask(cores, topo.Online)
@@ -105,6 +112,11 @@ func writeTopology(out io.Writer, r topologyReport) error {
 	fmt.Fprintf(tw, "NUMA nodes: %d\n", len(r.Nodes))
 	for _, n := range r.Nodes {
 		fmt.Fprintf(tw, "  node %d\tCPUs %s\n", n.ID, sysfs.FormatCPUList(n.CPUs))
+	}
+	if h := r.Hugepages; h != nil {
+		fmt.Fprintf(tw, "hugepages (2 MiB): %d reserved, %d free\n", h.Total, h.Free)
+	} else {
+		fmt.Fprintf(tw, "hugepages (2 MiB): not available; buffers use 4 KiB pages\n")
 	}
 	fmt.Fprintf(tw, "\ncpu\tnode\tpackage\tcore\tsmt siblings\n")
 	for _, c := range r.CPUs {
