@@ -73,12 +73,10 @@ func NewGroup(cfg Config) (*Group, error) {
 	for i, cpu := range cfg.CPUs {
 		r, err := NewReactor(ReactorConfig{ID: i, CPU: cpu, InboxSize: cfg.InboxSize})
 		if err != nil {
-			g.closeWakers()
 			return nil, err
 		}
 		if cfg.Idle.Mode == IdleAdaptive {
-			if err := r.waker.enable(); err != nil {
-				g.closeWakers()
+			if err := r.enableWaker(); err != nil {
 				return nil, fmt.Errorf("poller: reactor %d: %w", i, err)
 			}
 		}
@@ -191,27 +189,25 @@ func (r *Reactor) loop(stop *atomic.Bool, policy IdlePolicy) {
 }
 
 // Stop ends every reactor's loop, waits for the threads to exit and restores
-// GOMAXPROCS. Pollers are not called after Stop returns.
+// GOMAXPROCS. Pollers are not called after Stop returns; messages sent
+// afterwards are never run. Stop must not be called from a reactor (it waits
+// for that reactor's own thread to exit).
 func (g *Group) Stop() {
+	// The CAS makes Stop idempotent and safe from several goroutines: only
+	// the caller that moves running → stopped waits for the threads.
 	if !g.state.CompareAndSwap(groupRunning, groupStopped) {
 		g.state.CompareAndSwap(groupNew, groupStopped)
-		g.closeWakers()
 		return
 	}
 	for i, r := range g.reactors {
+		// Store before notify: a reactor woken by the eventfd re-reads
+		// its flag at the top of the loop and sees the store.
 		g.stops[i].Store(true)
 		r.waker.notify()
 	}
 	g.wg.Wait()
-	g.closeWakers()
 	if runtime.GOMAXPROCS(0) != g.prevProcs {
 		runtime.GOMAXPROCS(g.prevProcs)
-	}
-}
-
-func (g *Group) closeWakers() {
-	for _, r := range g.reactors {
-		r.waker.close()
 	}
 }
 

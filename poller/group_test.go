@@ -2,6 +2,7 @@ package poller_test
 
 import (
 	"encoding/binary"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -244,5 +245,50 @@ func TestAdaptiveWakesOnWaitFD(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("a readable wait fd did not wake the reactor within 20s (MaxSleep is a minute)")
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(ents)
+}
+
+// Sending to a stopped group is harmless (the message never runs), and the
+// eventfds of adaptive reactors are closed once the group is garbage, not at
+// Stop, when a sender might still write to them.
+func TestStoppedGroupReleasesWakers(t *testing.T) {
+	cpus := onlineCPUs(t)[:1]
+	before := openFDs(t)
+	for range 20 {
+		// Not startGroup: its t.Cleanup would keep every group reachable.
+		g, err := poller.NewGroup(poller.Config{CPUs: cpus, Idle: poller.IdlePolicy{Mode: poller.IdleAdaptive}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := g.Reactor(0)
+		g.Stop()
+		ran := false
+		if !r.Send(func(any) { ran = true }, nil) {
+			t.Fatal("send to a stopped reactor refused with an empty inbox")
+		}
+		r.Wake()
+		if ran {
+			t.Fatal("a message ran on a stopped reactor")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for openFDs(t) > before+2 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := openFDs(t); n > before+2 {
+		t.Fatalf("%d fds open after 20 dropped adaptive groups, %d before: eventfds leak", n, before)
 	}
 }

@@ -3,6 +3,7 @@ package poller
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,12 @@ var wakeValue = func() []byte {
 	return b
 }()
 
-func (w *waker) enable() error {
+// enableWaker gives r an eventfd to sleep on. The fd is closed only when r
+// itself is garbage: any goroutine holding r may still call Send, and a
+// write to an fd closed at Stop could land in an unrelated file that reused
+// its number.
+func (r *Reactor) enableWaker() error {
+	w := &r.waker
 	if w.efd >= 0 {
 		return nil
 	}
@@ -37,14 +43,8 @@ func (w *waker) enable() error {
 	}
 	w.efd = fd
 	w.fds = append([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, w.fds...)
+	runtime.AddCleanup(r, func(fd int) { unix.Close(fd) }, fd)
 	return nil
-}
-
-func (w *waker) close() {
-	if w.efd >= 0 {
-		unix.Close(w.efd)
-		w.efd = -1
-	}
 }
 
 // notify wakes the reactor if it is asleep. The load of sleeping comes after
