@@ -37,7 +37,10 @@ var Rules = []Rule{
 	{Prefix: "internal/sysfs"},
 	{Prefix: "internal/archtest"},
 	{Prefix: "poller", May: []string{"internal/ring", "internal/sysfs", "poller"}},
-	{Prefix: "ioengine", May: []string{"internal/", "poller", "ioengine"}},
+	// The ioengine interface is standard library only (scsi uses it);
+	// engines under it may use the internals.
+	{Prefix: "ioengine", StdOnly: true},
+	{Prefix: "ioengine/", May: []string{"internal/", "poller", "ioengine"}},
 	// srp and scsi are protocol logic: standard library only; scsi may
 	// execute through ioengine's interface (the root package, not engines).
 	{Prefix: "srp", StdOnly: true},
