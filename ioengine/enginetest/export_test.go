@@ -1,0 +1,4 @@
+package enginetest
+
+// RaceEnabled lets the external tests know what the suite skips.
+const RaceEnabled = raceEnabled

@@ -1,0 +1,195 @@
+package mem
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/usrpt/usrpt/internal/hugemem"
+	"github.com/usrpt/usrpt/ioengine"
+)
+
+// MaxDepth is the largest QueueConfig.Depth NewQueue accepts.
+const MaxDepth = 1 << 16
+
+// Device is an opened RAM disk. Its methods are safe for concurrent use.
+type Device struct {
+	region    *hugemem.Region
+	data      []byte // the first sizeBytes of the region: the disk
+	sizeBytes int64
+	blockSize int
+	options   string
+
+	mu     sync.Mutex // guards queues and closed (control plane only)
+	queues int
+	closed bool
+}
+
+// Open maps a zero-filled RAM disk of sizeBytes with logical blocks of
+// blockSize (512 or 4096); sizeBytes must be a positive multiple of
+// blockSize. The memory is a hugemem Region on 2 MiB hugepages when the
+// kernel has them free and on base pages otherwise, populated at once.
+func Open(sizeBytes int64, blockSize int) (ioengine.Device, error) {
+	if blockSize != 512 && blockSize != 4096 {
+		return nil, fmt.Errorf("mem: open: block size %d: want 512 or 4096", blockSize)
+	}
+	if sizeBytes <= 0 || sizeBytes%int64(blockSize) != 0 {
+		return nil, fmt.Errorf("mem: open %d bytes: want a positive multiple of the %d-byte block", sizeBytes, blockSize)
+	}
+	if uint64(sizeBytes) > math.MaxInt {
+		return nil, fmt.Errorf("mem: open %d bytes: larger than this platform can map", sizeBytes)
+	}
+	r, err := hugemem.Map(hugemem.RegionConfig{Size: int(sizeBytes), Pages: hugemem.PagesAuto, Node: -1})
+	if err != nil {
+		return nil, fmt.Errorf("mem: open: %w", err)
+	}
+	pages := "4k"
+	if r.Huge() {
+		pages = "2m"
+	}
+	return &Device{
+		region:    r,
+		data:      r.Bytes()[:sizeBytes:sizeBytes],
+		sizeBytes: sizeBytes,
+		blockSize: blockSize,
+		options:   "pages=" + pages,
+	}, nil
+}
+
+// Info describes the device.
+func (d *Device) Info() ioengine.Info {
+	return ioengine.Info{
+		Engine:    "mem",
+		SizeBytes: d.sizeBytes,
+		BlockSize: d.blockSize,
+		Ops:       ioengine.AllOps,
+		Options:   d.options,
+	}
+}
+
+// Supports reports whether op is an operation of ioengine: all of them are.
+func (d *Device) Supports(op ioengine.Op) bool { return ioengine.AllOps.Has(op) }
+
+// NewQueue makes a queue of cfg.Depth (1 to MaxDepth) requests. Requests
+// are served by copying, so cfg.Buffers is not needed and is ignored.
+func (d *Device) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
+	if cfg.Depth < 1 || cfg.Depth > MaxDepth {
+		return nil, fmt.Errorf("mem: new queue: depth %d: want 1 to %d", cfg.Depth, MaxDepth)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("mem: new queue: device closed")
+	}
+	d.queues++
+	return &queue{dev: d, done: make([]*ioengine.Request, cfg.Depth)}, nil
+}
+
+// Close unmaps the memory. It refuses while queues are open; closing twice
+// returns nil.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	if d.queues > 0 {
+		return fmt.Errorf("mem: close: %d queues still open", d.queues)
+	}
+	d.closed = true
+	d.data = nil
+	if err := d.region.Close(); err != nil {
+		return fmt.Errorf("mem: close: %w", err)
+	}
+	return nil
+}
+
+func (d *Device) queueClosed() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.queues--
+}
+
+// exec carries out r at once. CheckRange has proven [Offset, Offset+Size)
+// inside data, so the slice expressions cannot fail. No lock: queues of
+// other reactors may run exec on the same memory at the same time; see the
+// package comment for what overlapping requests get.
+func (d *Device) exec(r *ioengine.Request) {
+	if errno := ioengine.CheckRange(r, d.sizeBytes, ioengine.AllOps); errno != 0 {
+		r.Complete(0, errno)
+		return
+	}
+	switch r.Op {
+	case ioengine.OpRead:
+		copy(r.Buf, d.data[r.Offset:])
+	case ioengine.OpWrite:
+		copy(d.data[r.Offset:], r.Buf)
+	case ioengine.OpFlush:
+		// Nothing is volatile beyond the memory itself.
+	case ioengine.OpDiscard, ioengine.OpWriteZeroes:
+		clear(d.data[r.Offset : r.Offset+r.Len])
+	}
+	r.Complete(r.Size(), 0)
+}
+
+// queue completes every request in Submit and keeps it in done, a ring of
+// Depth slots, until Poll hands it back. Every accepted request occupies a
+// slot until then, so the ring never overflows.
+type queue struct {
+	dev    *Device
+	done   []*ioengine.Request
+	head   int // oldest completed request
+	n      int // completed requests not yet returned
+	closed bool
+}
+
+func (q *queue) Submit(reqs []*ioengine.Request) int {
+	if q.closed {
+		return 0
+	}
+	k := min(len(reqs), len(q.done)-q.n)
+	tail := q.head + q.n
+	if tail >= len(q.done) {
+		tail -= len(q.done)
+	}
+	for _, r := range reqs[:k] {
+		q.dev.exec(r)
+		q.done[tail] = r
+		if tail++; tail == len(q.done) {
+			tail = 0
+		}
+	}
+	q.n += k
+	return k
+}
+
+func (q *queue) Poll(out []*ioengine.Request) int {
+	k := min(len(out), q.n)
+	for i := range k {
+		out[i] = q.done[q.head]
+		q.done[q.head] = nil // the caller owns it again; do not keep it alive
+		if q.head++; q.head == len(q.done) {
+			q.head = 0
+		}
+	}
+	q.n -= k
+	return k
+}
+
+func (q *queue) Inflight() int { return q.n }
+
+// WaitFD is -1: completions are ready as soon as Submit returns.
+func (q *queue) WaitFD() int { return -1 }
+
+// Close drops the queue. Requests not yet polled are complete already; they
+// belong to the caller again.
+func (q *queue) Close() error {
+	if q.closed {
+		return nil
+	}
+	q.closed = true
+	clear(q.done)
+	q.head, q.n = 0, 0
+	q.dev.queueClosed()
+	return nil
+}
