@@ -4,12 +4,13 @@ SHELL     := bash
 GO        ?= go
 BIN       ?= bin/usrpt
 # Packages with goroutines talking to each other: run under the race detector.
-RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./bench/...
+RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./ioengine/... ./bench/...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
-DEMO_TIME ?= 1s
+DEMO_TIME ?= 2s
+BENCH_DIR ?= /var/tmp
 
-.PHONY: help build test fmt-check vet staticcheck unit race fuzz-seed fuzz bench lint demo clean
+.PHONY: help build test fmt-check vet staticcheck unit race fuzz-seed fuzz bench bench-fio lint demo clean
 
 help:
 	@echo "make build   build $(BIN)"
@@ -17,6 +18,7 @@ help:
 	@echo "make race    the race detector on $(RACE_PKGS)"
 	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make bench   go benchmarks (BENCHTIME=$(BENCHTIME))"
+	@echo "make bench-fio  fio beside usrpt bench (io_uring QD32, null QD1) on a 1 GiB file in BENCH_DIR=$(BENCH_DIR)"
 	@echo "make lint    gofmt check, go vet, staticcheck"
 	@echo "make demo    the main job end to end on the embedded default"
 
@@ -54,8 +56,14 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
+# Until the SRP path exists the demo is local: a verified random read/write
+# mix on a RAM disk, then the reactor runtime's cross-core costs.
 demo: build
-	$(BIN) bench reactor --time $(DEMO_TIME)
+	$(BIN) bench --engine mem --size 256MiB --rw randrw --rwmixread 70 --bs 4k --iodepth 16 --runtime $(DEMO_TIME) --verify --verify-prefill
+	$(BIN) bench reactor --time 1s
+
+bench-fio:
+	scripts/bench-fio.sh $(BENCH_DIR)
 
 clean:
 	rm -rf bin

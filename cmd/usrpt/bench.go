@@ -2,25 +2,374 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/usrpt/usrpt/bench"
+	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/internal/sysfs"
+	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/engines"
 	"github.com/usrpt/usrpt/poller"
+	"golang.org/x/sys/unix"
 )
 
+// benchIOFlags are usrpt bench's workload flags, named after fio's options.
+type benchIOFlags struct {
+	engine, filename, size, rw, bs string
+	rwmixread, iodepth, jobs       int
+	cores, idle, format, output    string
+	histLog, plot, pages           string
+	runtime, ramp                  secondsValue
+	ios, seed                      uint64
+	direct, verify, verifyPrefill  bool
+	idleSpin                       time.Duration
+	sampleEvery                    time.Duration
+}
+
 func newBenchCmd() *cobra.Command {
+	f := &benchIOFlags{}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "benchmark harness",
-		Long: `Benchmarks that report operations per second and latency percentiles the
-way fio users expect. Workloads are subcommands.`,
+		Short: "benchmark harness: block I/O through an engine, like fio; reactor runtime floors",
+		Long: `Without a subcommand, run a block I/O workload on an engine (ioengine) and
+report it the way fio does: IOPS, bandwidth, and completion latency
+percentiles per job and in total, from per-job HdrHistograms merged (never
+averaged); each reactor's busy share; the process's CPU time per I/O; errors
+by errno; the environment.
+
+Each job is a poller on a reactor pinned to a CPU of --cores (jobs are dealt
+round-robin over them), with its own engine queue, --iodepth requests and
+buffers. Latency is completion time minus submission time.
+
+Sizes take fio's units: k, m, g, t, p are powers of 1024 whether written
+4k, 4KB or 4KiB (4096 bytes), as in fio. --runtime and --ramp take a Go
+duration (10s, 1m) or, as in fio, a number of seconds.
+
+Workload subcommands measure other things; see "reactor".`,
+		Example: `  usrpt bench                                   # null engine, 4k sequential reads, QD1, one pass over 1GiB
+  usrpt bench --engine uring --filename /var/tmp/usrpt.dat --rw randread --bs 4k --iodepth 32 --runtime 10s
+  usrpt bench --engine mem --size 256m --rw randrw --rwmixread 70 --jobs 2 --cores 0-1 --verify --verify-prefill
+  usrpt bench --engine null --iodepth 1 --ios 1000000 --output-format json --output run.json
+  usrpt bench --engine uring --filename /dev/nvme0n1 --rw randread --runtime 30 --hist-log lat.hlog --plot lat.svg`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBenchIO(cmd, f)
+		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.engine, "engine", "null", "I/O engine: "+strings.Join(engines.Names, ", "))
+	fl.StringVar(&f.filename, "filename", "", "file or block device (uring, psync, auto)")
+	fl.StringVar(&f.size, "size", "1GiB", "bytes of the device to use (and a new file's size)")
+	fl.StringVar(&f.rw, "rw", "read", "read, write, randread, randwrite, randrw or rw")
+	fl.IntVar(&f.rwmixread, "rwmixread", 50, "percent of reads for randrw and rw")
+	fl.StringVar(&f.bs, "bs", "4k", "block size of each I/O")
+	fl.IntVar(&f.iodepth, "iodepth", 1, "requests in flight per job")
+	fl.IntVar(&f.jobs, "jobs", 1, "jobs (workers), dealt round-robin over the reactors of --cores")
+	fl.StringVar(&f.cores, "cores", "", "core mask for the reactors (default: the first online CPU)")
+	fl.Var(&f.runtime, "runtime", "measured time (default: until --ios, or one pass over --size)")
+	fl.Uint64Var(&f.ios, "ios", 0, "I/Os per job (default: until --runtime, or one pass over --size)")
+	fl.Var(&f.ramp, "ramp", "warm-up before measuring, not counted")
+	fl.BoolVar(&f.direct, "direct", true, "O_DIRECT: bypass the page cache")
+	fl.BoolVar(&f.verify, "verify", false, "stamp every written block with a CRC32C, its LBA and a generation; check reads of blocks this run wrote")
+	fl.BoolVar(&f.verifyPrefill, "verify-prefill", false, "with --verify: write every block once before the run so every read is checked")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the per-job generators (offsets, read/write mix, buffer contents)")
+	fl.StringVarP(&f.format, "output-format", "o", "text", "text or json")
+	fl.StringVar(&f.output, "output", "", "write the report to this file instead of standard output")
+	fl.StringVar(&f.histLog, "hist-log", "", "write an HdrHistogram interval log (one interval per second) to this file")
+	fl.StringVar(&f.plot, "plot", "", "draw latency percentiles and IOPS over time to this .svg or .png file")
+	fl.StringVar(&f.idle, "idle", "busy", "reactor idle policy: busy or adaptive")
+	fl.DurationVar(&f.idleSpin, "idle-spin", poller.DefaultSpinFor, "adaptive policy: how long a reactor spins after its last work before it sleeps")
+	fl.StringVar(&f.pages, "hugepages", "auto", "buffer pages: auto (2 MiB hugepages when reserved), huge or small")
+	fl.DurationVar(&f.sampleEvery, "sample-every", time.Second, "sampling interval of the progress line, IOPS samples and interval log")
+	_ = fl.MarkHidden("sample-every")
+	// fio's spellings, for muscle memory.
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "numjobs":
+			name = "jobs"
+		case "ramp_time", "ramp-time":
+			name = "ramp"
+		case "number_ios", "number-ios":
+			name = "ios"
+		case "blocksize":
+			name = "bs"
+		}
+		return pflag.NormalizedName(name)
+	})
 	cmd.AddCommand(newBenchReactorCmd())
 	return cmd
 }
+
+// benchPlan is everything runBenchIO derives from the flags before it
+// opens the device.
+type benchPlan struct {
+	cfg       bench.IOConfig
+	sizeBytes int64
+	engine    engines.Config
+	plotFmt   string
+}
+
+// planBenchIO validates the flags and builds the run's configuration. Every
+// error names the flag at fault.
+func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
+	if err := outputFormat(f.format); err != nil {
+		return nil, err
+	}
+	rw, err := bench.ParseRW(f.rw)
+	if err != nil {
+		return nil, err
+	}
+	size, err := parseSize("--size", f.size)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := parseSize("--bs", f.bs)
+	if err != nil {
+		return nil, err
+	}
+	if bs > 1<<30 {
+		return nil, fmt.Errorf("--bs %s: at most 1GiB", f.bs)
+	}
+	mode, err := poller.ParseIdleMode(f.idle)
+	if err != nil {
+		return nil, fmt.Errorf("--idle: %w", err)
+	}
+	pages, err := hugemem.ParsePagePolicy(f.pages)
+	if err != nil {
+		return nil, fmt.Errorf("--hugepages: %w", err)
+	}
+	if f.idleSpin < 0 {
+		return nil, fmt.Errorf("--idle-spin %v: must not be negative", f.idleSpin)
+	}
+	if len(online) == 0 {
+		return nil, errors.New("no online CPUs")
+	}
+	cpus := online[:1]
+	if f.cores != "" {
+		if cpus, err = poller.ParseCoreMask(f.cores, online); err != nil {
+			return nil, fmt.Errorf("--cores: %w", err)
+		}
+	}
+	p := &benchPlan{sizeBytes: int64(size)}
+	if f.plot != "" {
+		if p.plotFmt, err = bench.PlotFormat(f.plot); err != nil {
+			return nil, err
+		}
+	}
+	p.cfg = bench.IOConfig{
+		RW: rw, MixRead: f.rwmixread, BlockSize: int(bs), SizeBytes: int64(size),
+		IODepth: f.iodepth, Jobs: f.jobs, CPUs: cpus,
+		Runtime: time.Duration(f.runtime), IOs: f.ios, Ramp: time.Duration(f.ramp),
+		Direct: f.direct, Verify: f.verify, VerifyPrefill: f.verifyPrefill,
+		Idle: poller.IdlePolicy{Mode: mode, SpinFor: f.idleSpin}, Seed: f.seed, Pages: pages,
+		EngineAsked: f.engine, CoreMask: f.cores, SampleEvery: f.sampleEvery,
+	}
+	if p.cfg.CoreMask == "" {
+		p.cfg.CoreMask = poller.FormatCoreMaskHex(cpus)
+	}
+	// Check what can be checked before anything is opened or created: the
+	// device will have --size (or more, which the run does not use).
+	if _, err := p.cfg.Check(ioengine.Info{Engine: f.engine, SizeBytes: int64(size)}); err != nil {
+		return nil, err
+	}
+	p.engine = engines.Config{Engine: f.engine, Path: f.filename, SizeBytes: int64(size), Direct: f.direct}
+	if f.filename != "" {
+		st, err := os.Stat(f.filename)
+		switch {
+		case err == nil && st.Mode()&os.ModeDevice != 0:
+			// A device is used as it is, read-only when nothing writes.
+			p.engine.ReadOnly = !rw.Writes() && !f.verifyPrefill
+		case err == nil && st.Mode().IsRegular():
+			p.engine.ReadOnly = !rw.Writes() && !f.verifyPrefill && st.Size() >= int64(size)
+			p.engine.Create = !p.engine.ReadOnly // extend a short file to --size
+		case errors.Is(err, os.ErrNotExist):
+			p.engine.Create = true
+		case err != nil:
+			return nil, fmt.Errorf("--filename: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func runBenchIO(cmd *cobra.Command, f *benchIOFlags) error {
+	online, err := sysfs.New("").OnlineCPUs()
+	if err != nil {
+		return err
+	}
+	p, err := planBenchIO(f, online)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if f.output != "" {
+		o, err := os.Create(f.output)
+		if err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer o.Close()
+		out = o
+	}
+	if f.histLog != "" {
+		h, err := os.Create(f.histLog)
+		if err != nil {
+			return fmt.Errorf("--hist-log: %w", err)
+		}
+		defer h.Close()
+		p.cfg.HistLog = h
+	}
+	if f.format == "text" && isTerminal(cmd.ErrOrStderr()) {
+		p.cfg.Progress = cmd.ErrOrStderr()
+	}
+	// The first interrupt ends the run early with a report; the second
+	// one, with the default action back, ends the process.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	p.cfg.Interrupt = ctx.Done()
+
+	dev, choice, err := engines.Open(p.engine)
+	if err != nil {
+		return fmt.Errorf("--engine %s: %w", f.engine, err)
+	}
+	p.cfg.EngineReason = choice.Reason
+	rep, err := bench.RunIO(dev, p.cfg)
+	if cerr := dev.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", f.engine, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if f.histLog != "" {
+		if err := p.cfg.HistLog.(*os.File).Close(); err != nil {
+			return fmt.Errorf("--hist-log: %w", err)
+		}
+	}
+	if f.plot != "" {
+		if err := writePlot(rep, f.plot, p.plotFmt); err != nil {
+			return err
+		}
+	}
+	if f.format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = rep.WriteText(out)
+	}
+	if err != nil {
+		return err
+	}
+	if o, ok := out.(*os.File); ok && f.output != "" {
+		if err := o.Close(); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+	}
+	return nil
+}
+
+func writePlot(rep *bench.IOReport, path, format string) error {
+	w, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	if err := rep.WritePlot(w, format); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (TCGETS succeeds on it):
+// progress lines with \r are for people, never for pipes or files.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// parseSize reads a size as fio does with its default kb_base=1024: a bare
+// number is bytes, and k, m, g, t, p — alone or spelled kb, KB, KiB — are
+// powers of 1024, so 4k and 4KB are both 4096 (humanize.ParseBytes alone
+// would read them as 4000). The number may have a fraction (1.5g).
+func parseSize(flag, s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, fmt.Errorf("%s: empty size", flag)
+	}
+	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
+		return n, nil
+	}
+	// Split the number from its unit, then make the unit binary for
+	// humanize: k, kb, KiB, K → KiB.
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
+	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
+	switch unit {
+	case "k", "m", "g", "t", "p":
+		n, err := humanize.ParseBytes(num + strings.ToUpper(unit) + "iB")
+		if err != nil {
+			return 0, fmt.Errorf("%s %q: %w", flag, s, err)
+		}
+		return n, nil
+	case "":
+		// "512b" is 512 bytes.
+		if n, err := strconv.ParseUint(num, 10, 64); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s %q: want a byte count with an optional k, m, g, t or p (powers of 1024)", flag, s)
+}
+
+// secondsValue is a duration flag that also takes fio's bare seconds.
+type secondsValue time.Duration
+
+func (v *secondsValue) String() string {
+	if *v == 0 {
+		return "0" // pflag's zero for help: "(default 0s)" stays off it
+	}
+	return time.Duration(*v).String()
+}
+
+func (v *secondsValue) Set(s string) error {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return fmt.Errorf("%q: must not be negative", s)
+		}
+		*v = secondsValue(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: want a duration (10s, 1m30s) or a number of seconds", s)
+	}
+	if d < 0 {
+		return fmt.Errorf("%q: must not be negative", s)
+	}
+	*v = secondsValue(d)
+	return nil
+}
+
+func (v *secondsValue) Type() string { return "duration" }
 
 func newBenchReactorCmd() *cobra.Command {
 	var (
