@@ -355,20 +355,22 @@ func dirStats(h *hdrhistogram.Histogram, c dirCounts, runtimeNs int64) DirStats 
 
 // Env describes where the run happened.
 type Env struct {
-	Time        string       `json:"time"`
-	Hostname    string       `json:"hostname"`
-	CPUModel    string       `json:"cpu_model"`
-	Cores       int          `json:"cores"` // physical cores with an online CPU (sysfs; cpuid's count if sysfs fails)
-	NUMANodes   int          `json:"numa_nodes"`
-	LogicalCPUs int          `json:"logical_cpus"`
-	GOMAXPROCS  int          `json:"gomaxprocs"`
-	Kernel      string       `json:"kernel"`
-	GoVersion   string       `json:"go_version"`
-	Reactors    []poller.Pin `json:"reactors"`
-	Idle        string       `json:"idle_policy"`
-	Engine      EngineEnv    `json:"engine"`
-	Buffers     string       `json:"buffers"`
-	Hugepages   bool         `json:"hugepages"`
+	Time        string `json:"time"`
+	Hostname    string `json:"hostname"`
+	CPUModel    string `json:"cpu_model"`
+	Cores       int    `json:"cores"` // physical cores with an online CPU (sysfs; cpuid's count if sysfs fails)
+	NUMANodes   int    `json:"numa_nodes"`
+	LogicalCPUs int    `json:"logical_cpus"`
+	GOMAXPROCS  int    `json:"gomaxprocs"`
+	Kernel      string `json:"kernel"`
+	GoVersion   string `json:"go_version"`
+	Clock       string `json:"clock"` // what latencies are timed with: "tsc" or "nanotime"
+
+	Reactors  []poller.Pin `json:"reactors"`
+	Idle      string       `json:"idle_policy"`
+	Engine    EngineEnv    `json:"engine"`
+	Buffers   string       `json:"buffers"`
+	Hugepages bool         `json:"hugepages"`
 }
 
 // EngineEnv is the opened engine as it describes itself.
@@ -409,6 +411,7 @@ func (r *runner) env(pins []poller.Pin) Env {
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
 		Kernel:      kernel(),
 		GoVersion:   runtime.Version(),
+		Clock:       poller.ClockSource(),
 		Reactors:    pins,
 		Idle:        r.cfg.Idle.Mode.String(),
 		Engine: EngineEnv{
@@ -468,8 +471,8 @@ func (r *IOReport) WriteText(w io.Writer) error {
 		}
 	}
 	e := r.Env
-	fmt.Fprintf(&b, "\nenv: %s (%d cores, %d logical CPUs, %d NUMA nodes), %s, %s, GOMAXPROCS %d, idle=%s\n",
-		e.CPUModel, e.Cores, e.LogicalCPUs, e.NUMANodes, e.Kernel, e.GoVersion, e.GOMAXPROCS, e.Idle)
+	fmt.Fprintf(&b, "\nenv: %s (%d cores, %d logical CPUs, %d NUMA nodes), %s, %s, GOMAXPROCS %d, idle=%s, clock=%s\n",
+		e.CPUModel, e.Cores, e.LogicalCPUs, e.NUMANodes, e.Kernel, e.GoVersion, e.GOMAXPROCS, e.Idle, e.Clock)
 	eng := e.Engine
 	fmt.Fprintf(&b, "engine: %s", eng.Name)
 	if eng.Asked != "" && eng.Asked != eng.Name {

@@ -11,6 +11,3 @@ import (
 //
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
-
-// Monotonic returns the monotonic clock reactors use, in nanoseconds.
-func Monotonic() int64 { return nanotime() }

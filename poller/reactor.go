@@ -50,7 +50,7 @@ type ReactorConfig struct {
 	ID        int
 	CPU       int // the CPU the reactor is pinned to; -1 when not pinned
 	InboxSize int // power of two; 0 means DefaultInboxSize
-	// Clock returns monotonic nanoseconds; nil means the runtime's clock.
+	// Clock returns monotonic nanoseconds; nil means Monotonic.
 	Clock func() int64
 }
 
@@ -129,7 +129,7 @@ func NewReactor(cfg ReactorConfig) (*Reactor, error) {
 	}
 	now := cfg.Clock
 	if now == nil {
-		now = nanotime
+		now = Monotonic
 	}
 	r := &Reactor{
 		id:       cfg.ID,
