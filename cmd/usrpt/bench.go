@@ -322,6 +322,10 @@ func parseSize(flag, s string) (uint64, error) {
 	// Split the number from its unit, then make the unit binary for
 	// humanize: k, kb, KiB, K → KiB.
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i <= 0 {
+		// No unit ("1.5") or no number ("k"): neither is a byte count.
+		return 0, fmt.Errorf("%s %q: want a byte count with an optional k, m, g, t or p (powers of 1024)", flag, s)
+	}
 	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
 	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
 	switch unit {
