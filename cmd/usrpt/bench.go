@@ -34,7 +34,11 @@ type benchIOFlags struct {
 	ios, seed                      uint64
 	direct, verify, verifyPrefill  bool
 	idleSpin                       time.Duration
-	sampleEvery                    time.Duration
+	// Engine options, under fio's names where fio has one.
+	sqpoll, hipri bool
+	sqpollCPU     int
+	workers       int
+	sampleEvery   time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -81,6 +85,10 @@ Workload subcommands measure other things; see "reactor".`,
 	fl.Uint64Var(&f.ios, "ios", 0, "I/Os per job (default: until --runtime, or one pass over --size)")
 	fl.Var(&f.ramp, "ramp", "warm-up before measuring, not counted")
 	fl.BoolVar(&f.direct, "direct", true, "O_DIRECT: bypass the page cache")
+	fl.BoolVar(&f.sqpoll, "sqthread_poll", false, "uring: a kernel thread polls the submission ring (needs a spare core; see docs/tuning.md)")
+	fl.IntVar(&f.sqpollCPU, "sqthread_poll_cpu", -1, "uring: pin the SQPOLL thread to this CPU (-1: not pinned)")
+	fl.BoolVar(&f.hipri, "hipri", false, "uring: IOPOLL, polled completions (NVMe with poll queues only)")
+	fl.IntVar(&f.workers, "psync-workers", 0, "psync: worker threads per queue (0: the engine's default, 2)")
 	fl.BoolVar(&f.verify, "verify", false, "stamp every written block with a CRC32C, its LBA and a generation; check reads of blocks this run wrote")
 	fl.BoolVar(&f.verifyPrefill, "verify-prefill", false, "with --verify: write every block once before the run so every read is checked")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the per-job generators (offsets, read/write mix, buffer contents)")
@@ -183,7 +191,15 @@ func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
 	if _, err := p.cfg.Check(ioengine.Info{Engine: f.engine, SizeBytes: int64(size)}); err != nil {
 		return nil, err
 	}
-	p.engine = engines.Config{Engine: f.engine, Path: f.filename, SizeBytes: int64(size), Direct: f.direct}
+	if f.workers < 0 || f.workers > 64 {
+		return nil, fmt.Errorf("--psync-workers %d: want 0 (default) to 64", f.workers)
+	}
+	if (f.sqpoll || f.hipri || f.sqpollCPU >= 0) && f.engine != "uring" && f.engine != "auto" {
+		return nil, fmt.Errorf("--sqthread_poll, --sqthread_poll_cpu and --hipri are uring options; --engine is %s", f.engine)
+	}
+	p.engine = engines.Config{Engine: f.engine, Path: f.filename, SizeBytes: int64(size), Direct: f.direct,
+		SQPoll:    f.sqpoll || f.sqpollCPU >= 0, // as in fio, a CPU implies SQPOLL
+		SQPollCPU: f.sqpollCPU, IOPoll: f.hipri, Workers: f.workers}
 	if f.filename != "" {
 		st, err := os.Stat(f.filename)
 		switch {

@@ -97,6 +97,9 @@ func TestBadFlags(t *testing.T) {
 		{"bench", "reactor", "--idle", "sometimes"},
 		{"bench", "reactor", "--time", "0s"},
 		{"bench", "reactor", "--idle-spin", "-1s"},
+		{"bench", "--engine", "null", "--hipri"},
+		{"bench", "--engine", "mem", "--sqthread_poll_cpu", "1"},
+		{"bench", "--engine", "psync", "--filename", "/nonexistent/x", "--psync-workers", "65"},
 	} {
 		if _, _, err := run(t, args...); err == nil {
 			t.Errorf("%v accepted", args)
