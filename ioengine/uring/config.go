@@ -3,9 +3,13 @@ package uring
 import (
 	"errors"
 	"time"
+
+	"github.com/usrpt/usrpt/ioengine/blockfile"
 )
 
-// Config says what Open opens and how its rings are set up.
+// Config says what Open opens and how its rings are set up. Path, Direct,
+// ReadOnly, SizeBytes and Create mean what they mean in blockfile.Config,
+// which opens the file.
 type Config struct {
 	// Path is a regular file or a block device.
 	Path string
@@ -13,13 +17,17 @@ type Config struct {
 	// expected to set it; a filesystem that refuses O_DIRECT makes Open fail
 	// with an error wrapping ErrDirectUnsupported.
 	Direct bool
-	// ReadOnly opens O_RDONLY; the device then supports read and flush only.
+	// ReadOnly opens O_RDONLY; the device then supports read and flush
+	// only. Otherwise a block device is opened O_EXCL, so one in use (a
+	// mounted file system, swap, dm, md, loop) is refused. ReadOnly and
+	// Create exclude each other.
 	ReadOnly bool
-	// SizeBytes is the device's capacity, a multiple of its block size, or 0
-	// for the whole file or block device. A regular file smaller than
-	// SizeBytes (or missing) is an error unless Create is set, in which case
-	// it is created and extended with ftruncate (sparse). A larger file or
-	// device exposes only its first SizeBytes.
+	// SizeBytes is the device's capacity, a whole number of logical blocks,
+	// or 0 for the whole file or block device (whose size must then be a
+	// whole number of blocks). A regular file smaller than SizeBytes (or
+	// missing) is an error unless Create is set, in which case it is
+	// created and extended with ftruncate (sparse). A larger file or device
+	// exposes only its first SizeBytes.
 	SizeBytes int64
 	// Create creates or extends a regular file to SizeBytes.
 	Create bool
@@ -55,8 +63,10 @@ var (
 	ErrNotSupported = errors.New("io_uring not available")
 
 	// ErrDirectUnsupported is wrapped by Open's error when the filesystem
-	// refuses O_DIRECT; opening with Direct false avoids it.
-	ErrDirectUnsupported = errors.New("filesystem refuses O_DIRECT")
+	// refuses O_DIRECT (the error also wraps EINVAL); opening with Direct
+	// false avoids it. It is blockfile.ErrDirectUnsupported, so either
+	// matches with errors.Is.
+	ErrDirectUnsupported = blockfile.ErrDirectUnsupported
 
 	// ErrWrongThread is wrapped by Queue.Err after the kernel refused a
 	// SINGLE_ISSUER ring used from an OS thread other than the one that

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/blockfile"
 )
 
 // device is an opened file or block device. Its fields are fixed at Open
@@ -19,7 +20,7 @@ import (
 // open queues, and the last queue's registration report.
 type device struct {
 	cfg   Config
-	b     backing
+	f     *blockfile.File
 	rc    ringConfig // entries is set per queue
 	flags uint32     // setup flags the Open-time probe ring got
 	ops   atomic.Uint32
@@ -34,9 +35,13 @@ type device struct {
 // Open opens cfg.Path (a regular file or a block device) for io_uring.
 //
 // It probes io_uring_setup with the flags cfg asks for, recording the ones
-// this kernel takes (Info().Options), and which of discard and write-zeroes
-// the file supports. Each reactor then makes its own *Queue with NewQueue,
-// on the locked OS thread that will use it (see Queue for why).
+// this kernel takes (Info().Options), then opens the file with package
+// blockfile, as every engine does, and returns blockfile's errors unchanged
+// (an O_DIRECT refusal wrapping ErrDirectUnsupported, a device in use, a
+// size that is not a whole number of blocks), and probes which of discard
+// and write-zeroes the file supports. Each reactor then makes its own *Queue
+// with NewQueue, on the locked OS thread that will use it (see Queue for
+// why).
 func Open(cfg Config) (ioengine.Device, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("uring: open: no path")
@@ -59,55 +64,71 @@ func Open(cfg Config) (ioengine.Device, error) {
 	}
 	_ = unix.Close(fd)
 
-	b, err := openBacking(cfg)
+	f, err := blockfile.Open(blockfile.Config{
+		Path: cfg.Path, Direct: cfg.Direct, ReadOnly: cfg.ReadOnly, Create: cfg.Create, SizeBytes: cfg.SizeBytes,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("uring: %w", err)
+		return nil, err
 	}
-	d := &device{cfg: cfg, b: b, rc: rc, flags: p.flags}
-	d.ops.Store(uint32(probeOps(cfg, b)))
+	ops, err := probeOps(cfg, f)
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("uring: open %s: %w", cfg.Path, err)
+	}
+	d := &device{cfg: cfg, f: f, rc: rc, flags: p.flags}
+	d.ops.Store(uint32(ops))
 	return d, nil
 }
 
-// probeOps decides which operations the backing supports, as far as can be
-// told without changing its data. What cannot be told is assumed supported
-// and dropped later if the kernel answers EOPNOTSUPP (see learnUnsupported).
-func probeOps(cfg Config, b backing) ioengine.OpSet {
+// probeOps decides which operations f supports, as far as can be told
+// without changing its data. What cannot be told is assumed supported and
+// dropped later if the kernel answers EOPNOTSUPP (see learnUnsupported).
+//
+// blockfile.File.CanDiscard does not fit here: uring discards with
+// fallocate(PUNCH_HOLE), which on a block device is a write-zeroes that must
+// unmap and needs write-zeroes support, not discard support.
+func probeOps(cfg Config, f *blockfile.File) (ioengine.OpSet, error) {
 	if cfg.IOPoll {
 		// A polled ring takes only pollable opcodes: FSYNC and FALLOCATE
 		// are refused with EINVAL.
-		if cfg.ReadOnly {
-			return ioengine.Ops(ioengine.OpRead)
+		if f.ReadOnly {
+			return ioengine.Ops(ioengine.OpRead), nil
 		}
-		return ioengine.Ops(ioengine.OpRead, ioengine.OpWrite)
+		return ioengine.Ops(ioengine.OpRead, ioengine.OpWrite), nil
 	}
 	ops := ioengine.Ops(ioengine.OpRead, ioengine.OpFlush)
-	if cfg.ReadOnly {
-		return ops
+	if f.ReadOnly {
+		return ops, nil
 	}
 	ops |= ioengine.Ops(ioengine.OpWrite, ioengine.OpWriteZeroes, ioengine.OpDiscard)
-	switch b.kind {
-	case kindRegular:
+	// The file's own length and device number: f.SizeBytes may be less
+	// than the file holds, and a probe must not punch below its end.
+	var st unix.Stat_t
+	if err := unix.Fstat(f.Fd, &st); err != nil {
+		return 0, fmt.Errorf("fstat: %w", err)
+	}
+	switch f.Kind {
+	case blockfile.Regular:
 		// Punching a hole past EOF with KEEP_SIZE changes nothing on any
 		// filesystem that supports it and fails with EOPNOTSUPP on the
 		// ones that do not.
-		off := (b.fileBytes + 4095) &^ 4095
-		if err := unix.Fallocate(b.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, 4096); errors.Is(err, unix.EOPNOTSUPP) {
+		off := (st.Size + 4095) &^ 4095
+		if err := unix.Fallocate(f.Fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, 4096); errors.Is(err, unix.EOPNOTSUPP) {
 			ops &^= ioengine.Ops(ioengine.OpDiscard)
 		}
 		// ZERO_RANGE cannot be probed without allocating; tmpfs and ramfs
 		// are known to lack it.
-		var fs unix.Statfs_t
-		if unix.Fstatfs(b.fd, &fs) == nil && (uint32(fs.Type) == unix.TMPFS_MAGIC || uint32(fs.Type) == unix.RAMFS_MAGIC) {
+		if f.FS == "tmpfs" || f.FS == "ramfs" {
 			ops &^= ioengine.Ops(ioengine.OpWriteZeroes)
 		}
-	case kindBlock:
+	case blockfile.Block:
 		// On a block device PUNCH_HOLE is a write-zeroes that must
 		// unmap (BLKDEV_ZERO_NOFALLBACK): it needs a device that can.
-		if n, ok := sysfsQueueInt(b.rdev, "write_zeroes_max_bytes"); ok && n == 0 {
+		if n, ok := sysfsQueueInt(uint64(st.Rdev), "write_zeroes_max_bytes"); ok && n == 0 {
 			ops &^= ioengine.Ops(ioengine.OpDiscard)
 		}
 	}
-	return ops
+	return ops, nil
 }
 
 // sysfsQueueInt reads an integer from the queue directory of block device
@@ -149,8 +170,8 @@ func (d *device) Info() ioengine.Info {
 	return ioengine.Info{
 		Engine:    "uring",
 		Path:      d.cfg.Path,
-		SizeBytes: d.b.sizeBytes,
-		BlockSize: d.b.blockSize,
+		SizeBytes: d.f.SizeBytes,
+		BlockSize: d.f.BlockSize,
 		Ops:       d.opSet(),
 		Direct:    d.cfg.Direct,
 		Options:   strings.Join(opts, ","),
@@ -187,8 +208,5 @@ func (d *device) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	if err := unix.Close(d.b.fd); err != nil {
-		return fmt.Errorf("uring: close %s: %w", d.cfg.Path, err)
-	}
-	return nil
+	return d.f.Close()
 }

@@ -3,8 +3,9 @@
 //
 // It owns the io_uring ABI (the params, SQE and CQE layouts and the shared
 // ring protocol, in the *_unsafe_linux.go file and ring_linux.go), one ring
-// per Queue, and a minimal opener for files and block devices (O_DIRECT,
-// size, logical block size).
+// per Queue. It opens files and block devices with package blockfile, as
+// psync does, so both engines see the same size, logical block size and
+// open errors.
 //
 // # Data path
 //

@@ -32,7 +32,8 @@ func lockThread(t testing.TB) {
 }
 
 // openFile opens a fresh file of size bytes in a temporary directory with
-// cfg's options and closes it when the test ends. It skips the test where
+// cfg's options and closes it when the test ends; a read-only cfg opens the
+// existing cfg.Path instead (size 0: all of it). It skips the test where
 // io_uring or O_DIRECT is unavailable.
 func openFile(t testing.TB, cfg Config, size int64) *device {
 	t.Helper()
@@ -40,7 +41,9 @@ func openFile(t testing.TB, cfg Config, size int64) *device {
 	if cfg.Path == "" {
 		cfg.Path = filepath.Join(t.TempDir(), "disk")
 	}
-	cfg.Create, cfg.SizeBytes = true, size
+	// blockfile refuses Create with ReadOnly: a read-only device opens a
+	// file that exists.
+	cfg.Create, cfg.SizeBytes = !cfg.ReadOnly, size
 	d, err := Open(cfg)
 	if errors.Is(err, ErrDirectUnsupported) {
 		t.Skipf("SKIP: %v", err)

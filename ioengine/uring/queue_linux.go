@@ -109,11 +109,11 @@ func newQueue(d *device, cfg ioengine.QueueConfig) (*Queue, error) {
 	}
 
 	var opts []string
-	if errno := registerFileTable(r.fd, []int32{int32(d.b.fd)}); errno == 0 {
+	if errno := registerFileTable(r.fd, []int32{int32(d.f.Fd)}); errno == 0 {
 		q.sqeFD, q.sqeFlags = 0, sqeFixedFile
 		opts = append(opts, "fixedfiles")
 	} else {
-		q.sqeFD = int32(d.b.fd)
+		q.sqeFD = int32(d.f.Fd)
 		opts = append(opts, "fixedfiles=off: "+errnoName(errno))
 	}
 	opts = append(opts, q.registerBuffers(cfg.Buffers))
@@ -227,7 +227,7 @@ func (q *Queue) Submit(reqs []*ioengine.Request) int {
 		return 0
 	}
 	ops := q.dev.opSet()
-	size := q.dev.b.sizeBytes
+	size := q.dev.f.SizeBytes
 	tail := q.r.tail
 	n := 0
 	for _, req := range reqs {

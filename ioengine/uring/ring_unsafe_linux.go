@@ -129,14 +129,3 @@ func cqeSlice(mem []byte, off, n uint32) ([]cqe, error) {
 	}
 	return unsafe.Slice((*cqe)(unsafe.Pointer(&mem[off])), n), nil
 }
-
-// ioctlBlkGetSize64 is ioctl(BLKGETSIZE64): a block device's size in bytes,
-// written by the kernel into a u64 that lives for the call (rule 4).
-func ioctlBlkGetSize64(fd int) (uint64, error) {
-	var size uint64
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size)))
-	if errno != 0 {
-		return 0, errno
-	}
-	return size, nil
-}

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/blockfile"
+	"github.com/usrpt/usrpt/ioengine/blockfile/blockfiletest"
 	"github.com/usrpt/usrpt/ioengine/enginetest"
 )
 
@@ -320,7 +322,7 @@ func TestMisalignedDirect(t *testing.T) {
 		t.Errorf("O_DIRECT read at offset 100: %v, want EINVAL", rd.Err())
 	}
 	var stx unix.Statx_t
-	if err := unix.Statx(d.b.fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &stx); err != nil || stx.Dio_mem_align <= 1 {
+	if err := unix.Statx(d.f.Fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &stx); err != nil || stx.Dio_mem_align <= 1 {
 		t.Logf("dio_mem_align %d: buffer alignment not checked", stx.Dio_mem_align)
 		return
 	}
@@ -660,6 +662,11 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(small, make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Not a whole number of blocks: an error, not a silent round-down.
+	odd := filepath.Join(dir, "odd")
+	if err := os.WriteFile(odd, make([]byte, 8192+100), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		cfg  Config
@@ -669,10 +676,12 @@ func TestOpenErrors(t *testing.T) {
 		{"missing", Config{Path: filepath.Join(dir, "missing")}, "no such file"},
 		{"create without size", Config{Path: filepath.Join(dir, "new"), Create: true}, "give a size"},
 		{"size not a block multiple", Config{Path: small, SizeBytes: 1000}, "not a multiple"},
+		{"file not a block multiple", Config{Path: odd}, "not a multiple"},
 		{"larger without create", Config{Path: small, SizeBytes: 1 << 20}, "set create"},
 		{"negative size", Config{Path: small, SizeBytes: -512}, "negative"},
 		{"directory", Config{Path: dir}, "is a directory"},
-		{"char device", Config{Path: "/dev/null"}, "not a regular file or block device"},
+		{"char device", Config{Path: "/dev/null"}, "not a regular file or a block device"},
+		{"create read-only", Config{Path: small, Create: true, ReadOnly: true, SizeBytes: 8192}, "exclude each other"},
 	} {
 		d, err := Open(c.cfg)
 		if err == nil {
@@ -689,8 +698,9 @@ func TestOpenErrors(t *testing.T) {
 	if err == nil {
 		_ = d.Close()
 		t.Error("O_DIRECT open of /proc/version succeeded")
-	} else if !errors.Is(err, ErrDirectUnsupported) || !strings.Contains(err.Error(), "--direct=0") {
-		t.Errorf("O_DIRECT open of /proc/version: %v, want ErrDirectUnsupported naming --direct=0", err)
+	} else if !errors.Is(err, ErrDirectUnsupported) || !errors.Is(err, blockfile.ErrDirectUnsupported) ||
+		!errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "--direct=0") {
+		t.Errorf("O_DIRECT open of /proc/version: %v, want ErrDirectUnsupported (and EINVAL) naming --direct=0", err)
 	} else {
 		t.Log(err)
 	}
@@ -704,6 +714,77 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("SizeBytes = %d, want 4096", got)
 	}
 	_ = d.Close()
+}
+
+// TestProbeKeepsData: the discard probe at Open punches past the end of the
+// file, not past SizeBytes, so a file larger than the device keeps its tail.
+func TestProbeKeepsData(t *testing.T) {
+	needUring(t)
+	path := filepath.Join(t.TempDir(), "big")
+	data := bytes.Repeat([]byte{0xa5}, 16384)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(Config{Path: path, SizeBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("Open changed the file beyond SizeBytes (%d bytes now)", len(got))
+	}
+}
+
+// TestBlockDevice opens a loop device (root only): its size and logical
+// block size come from the device, a writable open claims it exclusively,
+// and I/O goes through.
+func TestBlockDevice(t *testing.T) {
+	needUring(t)
+	lockThread(t)
+	const size = 4 << 20
+	node := blockfiletest.Loop(t, blockfiletest.LoopConfig{SizeBytes: size, BlockSize: 4096, Direct: true})
+	di, err := Open(Config{Path: node, Direct: true})
+	if errors.Is(err, ErrDirectUnsupported) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := di.(*device)
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Device.Close: %v", err)
+		}
+	})
+	info := d.Info()
+	t.Logf("%s: Info() = %+v", d.f, info)
+	if d.f.Kind != blockfile.Block || info.SizeBytes != size || info.BlockSize != 4096 {
+		t.Errorf("Info() = %+v (kind %v), want a %d-byte block device of 4096-byte blocks", info, d.f.Kind, size)
+	}
+	if other, err := Open(Config{Path: node}); err == nil {
+		_ = other.Close()
+		t.Error("a second writable open of the device succeeded; want EBUSY (O_EXCL)")
+	} else if !errors.Is(err, unix.EBUSY) {
+		t.Errorf("second writable open: %v, want EBUSY", err)
+	}
+	bufs := enginetest.NewBuffers(t, 2, 4096)
+	enginetest.Fill(bufs.Bufs[0], 7)
+	q := newQ(t, d, 2, bufs.Region)
+	w := &ioengine.Request{Op: ioengine.OpWrite, Offset: 8192, Buf: bufs.Bufs[0]}
+	run(t, q, w)
+	mustOK(t, "write", w)
+	rd := &ioengine.Request{Op: ioengine.OpRead, Offset: 8192, Buf: bufs.Bufs[1]}
+	run(t, q, rd)
+	mustOK(t, "read", rd)
+	if !bytes.Equal(bufs.Bufs[0], bufs.Bufs[1]) {
+		t.Error("read back differs from what was written")
+	}
 }
 
 // TestEnterErrorCompletes: when io_uring_enter fails for good (here EBADF,
