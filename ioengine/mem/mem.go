@@ -7,10 +7,11 @@ import (
 
 	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/internal/syncq"
 )
 
 // MaxDepth is the largest QueueConfig.Depth NewQueue accepts.
-const MaxDepth = 1 << 16
+const MaxDepth = syncq.MaxDepth
 
 // Device is an opened RAM disk. Its methods are safe for concurrent use.
 type Device struct {
@@ -73,8 +74,8 @@ func (d *Device) Supports(op ioengine.Op) bool { return ioengine.AllOps.Has(op) 
 // NewQueue makes a queue of cfg.Depth (1 to MaxDepth) requests. Requests
 // are served by copying, so cfg.Buffers is not needed and is ignored.
 func (d *Device) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
-	if cfg.Depth < 1 || cfg.Depth > MaxDepth {
-		return nil, fmt.Errorf("mem: new queue: depth %d: want 1 to %d", cfg.Depth, MaxDepth)
+	if err := syncq.CheckDepth(cfg.Depth); err != nil {
+		return nil, fmt.Errorf("mem: new queue: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -82,7 +83,7 @@ func (d *Device) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
 		return nil, fmt.Errorf("mem: new queue: device closed")
 	}
 	d.queues++
-	return &queue{dev: d, done: make([]*ioengine.Request, cfg.Depth)}, nil
+	return syncq.New(cfg.Depth, d.exec, d.queueClosed), nil
 }
 
 // Close unmaps the memory. It refuses while queues are open; closing twice
@@ -130,66 +131,4 @@ func (d *Device) exec(r *ioengine.Request) {
 		clear(d.data[r.Offset : r.Offset+r.Len])
 	}
 	r.Complete(r.Size(), 0)
-}
-
-// queue completes every request in Submit and keeps it in done, a ring of
-// Depth slots, until Poll hands it back. Every accepted request occupies a
-// slot until then, so the ring never overflows.
-type queue struct {
-	dev    *Device
-	done   []*ioengine.Request
-	head   int // oldest completed request
-	n      int // completed requests not yet returned
-	closed bool
-}
-
-func (q *queue) Submit(reqs []*ioengine.Request) int {
-	if q.closed {
-		return 0
-	}
-	k := min(len(reqs), len(q.done)-q.n)
-	tail := q.head + q.n
-	if tail >= len(q.done) {
-		tail -= len(q.done)
-	}
-	for _, r := range reqs[:k] {
-		q.dev.exec(r)
-		q.done[tail] = r
-		if tail++; tail == len(q.done) {
-			tail = 0
-		}
-	}
-	q.n += k
-	return k
-}
-
-func (q *queue) Poll(out []*ioengine.Request) int {
-	k := min(len(out), q.n)
-	for i := range k {
-		out[i] = q.done[q.head]
-		q.done[q.head] = nil // the caller owns it again; do not keep it alive
-		if q.head++; q.head == len(q.done) {
-			q.head = 0
-		}
-	}
-	q.n -= k
-	return k
-}
-
-func (q *queue) Inflight() int { return q.n }
-
-// WaitFD is -1: completions are ready as soon as Submit returns.
-func (q *queue) WaitFD() int { return -1 }
-
-// Close drops the queue. Requests not yet polled are complete already; they
-// belong to the caller again.
-func (q *queue) Close() error {
-	if q.closed {
-		return nil
-	}
-	q.closed = true
-	clear(q.done)
-	q.head, q.n = 0, 0
-	q.dev.queueClosed()
-	return nil
 }
