@@ -3,7 +3,6 @@ package mem
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/ioengine"
@@ -21,9 +20,7 @@ type Device struct {
 	blockSize int
 	options   string
 
-	mu     sync.Mutex // guards queues and closed (control plane only)
-	queues int
-	closed bool
+	owner *syncq.Owner // open queues; Close refuses while any are open
 }
 
 // Open maps a zero-filled RAM disk of sizeBytes with logical blocks of
@@ -31,11 +28,8 @@ type Device struct {
 // blockSize. The memory is a hugemem Region on 2 MiB hugepages when the
 // kernel has them free and on base pages otherwise, populated at once.
 func Open(sizeBytes int64, blockSize int) (ioengine.Device, error) {
-	if blockSize != 512 && blockSize != 4096 {
-		return nil, fmt.Errorf("mem: open: block size %d: want 512 or 4096", blockSize)
-	}
-	if sizeBytes <= 0 || sizeBytes%int64(blockSize) != 0 {
-		return nil, fmt.Errorf("mem: open %d bytes: want a positive multiple of the %d-byte block", sizeBytes, blockSize)
+	if err := syncq.CheckGeometry("mem", sizeBytes, blockSize); err != nil {
+		return nil, err
 	}
 	if uint64(sizeBytes) > math.MaxInt {
 		return nil, fmt.Errorf("mem: open %d bytes: larger than this platform can map", sizeBytes)
@@ -54,6 +48,7 @@ func Open(sizeBytes int64, blockSize int) (ioengine.Device, error) {
 		sizeBytes: sizeBytes,
 		blockSize: blockSize,
 		options:   "pages=" + pages,
+		owner:     syncq.NewOwner("mem"),
 	}, nil
 }
 
@@ -74,41 +69,16 @@ func (d *Device) Supports(op ioengine.Op) bool { return ioengine.AllOps.Has(op) 
 // NewQueue makes a queue of cfg.Depth (1 to MaxDepth) requests. Requests
 // are served by copying, so cfg.Buffers is not needed and is ignored.
 func (d *Device) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
-	if err := syncq.CheckDepth(cfg.Depth); err != nil {
-		return nil, fmt.Errorf("mem: new queue: %w", err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, fmt.Errorf("mem: new queue: device closed")
-	}
-	d.queues++
-	return syncq.New(cfg.Depth, d.exec, d.queueClosed), nil
+	return d.owner.NewQueue(cfg.Depth, d.exec)
 }
 
 // Close unmaps the memory. It refuses while queues are open; closing twice
 // returns nil.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	if d.queues > 0 {
-		return fmt.Errorf("mem: close: %d queues still open", d.queues)
-	}
-	d.closed = true
-	d.data = nil
-	if err := d.region.Close(); err != nil {
-		return fmt.Errorf("mem: close: %w", err)
-	}
-	return nil
-}
-
-func (d *Device) queueClosed() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.queues--
+	return d.owner.Close(func() error {
+		d.data = nil
+		return d.region.Close()
+	})
 }
 
 // exec carries out r at once. CheckRange has proven [Offset, Offset+Size)

@@ -1,9 +1,6 @@
 package null
 
 import (
-	"fmt"
-	"sync"
-
 	"github.com/usrpt/usrpt/ioengine"
 	"github.com/usrpt/usrpt/ioengine/internal/syncq"
 )
@@ -16,21 +13,16 @@ type Device struct {
 	sizeBytes int64
 	blockSize int
 
-	mu     sync.Mutex // guards queues and closed (control plane only)
-	queues int
-	closed bool
+	owner *syncq.Owner // open queues; Close refuses while any are open
 }
 
 // Open makes a null device of sizeBytes with logical blocks of blockSize
 // (512 or 4096); sizeBytes must be a positive multiple of blockSize.
 func Open(sizeBytes int64, blockSize int) (ioengine.Device, error) {
-	if blockSize != 512 && blockSize != 4096 {
-		return nil, fmt.Errorf("null: open: block size %d: want 512 or 4096", blockSize)
+	if err := syncq.CheckGeometry("null", sizeBytes, blockSize); err != nil {
+		return nil, err
 	}
-	if sizeBytes <= 0 || sizeBytes%int64(blockSize) != 0 {
-		return nil, fmt.Errorf("null: open %d bytes: want a positive multiple of the %d-byte block", sizeBytes, blockSize)
-	}
-	return &Device{sizeBytes: sizeBytes, blockSize: blockSize}, nil
+	return &Device{sizeBytes: sizeBytes, blockSize: blockSize, owner: syncq.NewOwner("null")}, nil
 }
 
 // Info describes the device.
@@ -49,37 +41,13 @@ func (d *Device) Supports(op ioengine.Op) bool { return ioengine.AllOps.Has(op) 
 // NewQueue makes a queue of cfg.Depth (1 to MaxDepth) requests. The engine
 // moves no data, so cfg.Buffers is ignored.
 func (d *Device) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
-	if err := syncq.CheckDepth(cfg.Depth); err != nil {
-		return nil, fmt.Errorf("null: new queue: %w", err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, fmt.Errorf("null: new queue: device closed")
-	}
-	d.queues++
-	return syncq.New(cfg.Depth, d.exec, d.queueClosed), nil
+	return d.owner.NewQueue(cfg.Depth, d.exec)
 }
 
 // Close closes the device. It refuses while queues are open; closing twice
 // returns nil.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	if d.queues > 0 {
-		return fmt.Errorf("null: close: %d queues still open", d.queues)
-	}
-	d.closed = true
-	return nil
-}
-
-func (d *Device) queueClosed() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.queues--
+	return d.owner.Close(nil)
 }
 
 // exec carries out r at once: nothing to do beyond the range check.
