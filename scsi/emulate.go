@@ -1,0 +1,267 @@
+package scsi
+
+import "encoding/binary"
+
+func be64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
+
+// padSpaces copies s into b and fills the rest with ASCII spaces, the
+// padding SPC-4 6.6.2 asks of the identification fields.
+func padSpaces(b []byte, s string) {
+	n := copy(b, s)
+	for i := n; i < len(b); i++ {
+		b[i] = ' '
+	}
+}
+
+// VPD page codes (SPC-4 7.8, SBC-3 6.5).
+const (
+	vpdSupported    = 0x00
+	vpdSerial       = 0x80
+	vpdDeviceID     = 0x83
+	vpdBlockLimits  = 0xB0
+	vpdBlockDevChar = 0xB1
+	vpdLBP          = 0xB2
+)
+
+// stdInquiryLen is the standard INQUIRY data we return: the 36 bytes of
+// SPC-4 table 139 up to PRODUCT REVISION LEVEL (version descriptors are
+// optional).
+const stdInquiryLen = 36
+
+// putStdInquiry writes standard INQUIRY data (SPC-4 6.6.2).
+func putStdInquiry(b []byte, lu *LU) int {
+	b = b[:stdInquiryLen]
+	clear(b)
+	if lu == nil {
+		// No LU at this LUN: PERIPHERAL QUALIFIER 011b, DEVICE TYPE 1Fh
+		// (SPC-4 6.6.2), the rest as for a real one.
+		b[0] = 0x7F
+	}
+	b[2] = 0x06        // VERSION: SPC-4
+	b[3] = 0x10 | 0x02 // HISUP, RESPONSE DATA FORMAT 2
+	b[4] = stdInquiryLen - 5
+	b[7] = 0x02 // CMDQUE
+	cfg := Config{Vendor: DefaultVendor, Product: DefaultProduct, Revision: DefaultRevision}
+	if lu != nil {
+		cfg = lu.cfg
+	}
+	padSpaces(b[8:16], cfg.Vendor)
+	padSpaces(b[16:32], cfg.Product)
+	padSpaces(b[32:36], cfg.Revision)
+	return stdInquiryLen
+}
+
+// putVPD writes VPD page page into b (at least vpdMax bytes) and returns
+// its length, or false for a page we do not have.
+func putVPD(b []byte, lu *LU, page uint8) (int, bool) {
+	b[0] = 0x00 // PERIPHERAL QUALIFIER 000b, DEVICE TYPE 00h (SBC)
+	b[1] = page
+	b[2] = 0
+	n := 4
+	switch page {
+	case vpdSupported:
+		for _, p := range [...]byte{vpdSupported, vpdSerial, vpdDeviceID, vpdBlockLimits, vpdBlockDevChar, vpdLBP} {
+			b[n] = p
+			n++
+		}
+	case vpdSerial:
+		n += copy(b[4:], lu.cfg.Serial)
+	case vpdDeviceID:
+		// NAA IEEE Registered Extended (SPC-4 7.8.6.6.3): PROTOCOL
+		// IDENTIFIER 0, CODE SET 1 (binary), PIV 0, ASSOCIATION 00b (the
+		// LU), DESIGNATOR TYPE 3 (NAA), length 16.
+		b[n], b[n+1], b[n+2], b[n+3] = 0x01, 0x03, 0x00, 16
+		naa := lu.NAA()
+		copy(b[n+4:], naa[:])
+		n += 4 + 16
+		// T10 vendor ID based (7.8.6.4): CODE SET 2 (ASCII), DESIGNATOR
+		// TYPE 1; T10 VENDOR IDENTIFICATION then the unit serial number,
+		// as LIO does.
+		l := 8 + len(lu.cfg.Serial)
+		b[n], b[n+1], b[n+2], b[n+3] = 0x02, 0x01, 0x00, byte(l)
+		padSpaces(b[n+4:n+12], lu.cfg.Vendor)
+		copy(b[n+12:], lu.cfg.Serial)
+		n += 4 + l
+	case vpdBlockLimits:
+		// SBC-3 6.5.3, page length 3Ch. WSNZ, MAXIMUM COMPARE AND WRITE
+		// LENGTH and the UNMAP/WRITE SAME limits stay 0 until those
+		// commands exist.
+		clear(b[4:64])
+		binary.BigEndian.PutUint16(b[6:], 1)               // OPTIMAL TRANSFER LENGTH GRANULARITY
+		binary.BigEndian.PutUint32(b[8:], lu.maxXferBlks)  // MAXIMUM TRANSFER LENGTH
+		binary.BigEndian.PutUint32(b[12:], lu.maxXferBlks) // OPTIMAL TRANSFER LENGTH
+		n = 64
+	case vpdBlockDevChar:
+		// SBC-3 6.5.2, page length 3Ch: MEDIUM ROTATION RATE 1, non-rotating.
+		clear(b[4:64])
+		binary.BigEndian.PutUint16(b[4:], 1)
+		n = 64
+	case vpdLBP:
+		// SBC-3 6.5.4, page length 4: LBPU and LBPWS when the engine can
+		// discard, PROVISIONING TYPE 2 (thin) then.
+		clear(b[4:8])
+		if lu.discard {
+			b[5] = 0x80 | 0x40
+			b[6] = 0x02
+		}
+		n = 8
+	default:
+		return 0, false
+	}
+	binary.BigEndian.PutUint16(b[2:], uint16(n-4))
+	return n, true
+}
+
+// putReadCap10 writes READ CAPACITY(10) data (SBC-3 5.16.2).
+func putReadCap10(b []byte, lu *LU) int {
+	last := lu.blocks - 1
+	if last > 0xFFFFFFFE {
+		last = 0xFFFFFFFF // the initiator must use READ CAPACITY(16)
+	}
+	binary.BigEndian.PutUint32(b[0:], uint32(last))
+	binary.BigEndian.PutUint32(b[4:], uint32(lu.blockSize))
+	return 8
+}
+
+const readCap16Len = 32
+
+// putReadCap16 writes READ CAPACITY(16) data (SBC-3 5.17.2).
+func putReadCap16(b []byte, lu *LU) int {
+	b = b[:readCap16Len]
+	clear(b)
+	be64(b[0:], lu.blocks-1)
+	binary.BigEndian.PutUint32(b[8:], uint32(lu.blockSize))
+	if lu.discard {
+		b[14] = 0x80 // LBPME
+	}
+	return readCap16Len
+}
+
+// Mode page lengths, headers included.
+const (
+	cachingPageLen = 20 // PAGE LENGTH 12h
+	controlPageLen = 12 // PAGE LENGTH 0Ah
+	iecPageLen     = 12 // PAGE LENGTH 0Ah
+)
+
+// putModePages writes the mode pages selected by page and pc; it returns
+// the bytes written.
+func putModePages(b []byte, lu *LU, page, pc uint8) int {
+	n := 0
+	if page == pageCaching || page == pageAll {
+		// Caching mode page (SBC-3 6.4.5): WCE is byte 2 bit 2.
+		p := b[n : n+cachingPageLen]
+		clear(p)
+		p[0], p[1] = pageCaching, cachingPageLen-2
+		if pc != pcChangeable && lu.cfg.WriteCache {
+			p[2] = 0x04
+		}
+		n += cachingPageLen
+	}
+	if page == pageControl || page == pageAll {
+		// Control mode page (SPC-4 7.5.8).
+		p := b[n : n+controlPageLen]
+		clear(p)
+		p[0], p[1] = pageControl, controlPageLen-2
+		if pc != pcChangeable {
+			if lu.cfg.DescriptorSense {
+				p[2] = 0x04 // D_SENSE
+			}
+			p[3] = 0x10             // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering of SIMPLE tasks
+			p[8], p[9] = 0xFF, 0xFF // BUSY TIMEOUT PERIOD: unlimited
+		}
+		n += controlPageLen
+	}
+	if page == pageIEC || page == pageAll {
+		// Informational exceptions control mode page (SPC-4 7.5.14):
+		// nothing to report, all zero, as LIO.
+		p := b[n : n+iecPageLen]
+		clear(p)
+		p[0], p[1] = pageIEC, iecPageLen-2
+		n += iecPageLen
+	}
+	return n
+}
+
+// putModeSense writes MODE SENSE(6) or (10) parameter data (SPC-4 7.5.4,
+// 7.5.5; SBC-3 6.4.2 for the block descriptors).
+func putModeSense(b []byte, lu *LU, cmd *command) int {
+	ten := cmd.kind == kModeSense10
+	hdr := 4
+	if ten {
+		hdr = 8
+	}
+	clear(b[:hdr])
+	dsp := byte(0x10) // DPOFUA
+	if lu.cfg.ReadOnly {
+		dsp |= 0x80 // WP
+	}
+	bdl := 0
+	if !cmd.dbd {
+		bdl = 8
+		if ten && cmd.llbaa {
+			bdl = 16
+		}
+	}
+	d := b[hdr : hdr+bdl]
+	clear(d)
+	switch bdl {
+	case 8: // short LBA block descriptor: NUMBER OF BLOCKS saturates at FFFFFFh
+		nb := lu.blocks
+		if nb > 0xFFFFFF {
+			nb = 0xFFFFFF
+		}
+		d[1], d[2], d[3] = byte(nb>>16), byte(nb>>8), byte(nb)
+		d[5], d[6], d[7] = byte(lu.blockSize>>16), byte(lu.blockSize>>8), byte(lu.blockSize)
+	case 16: // long LBA block descriptor
+		be64(d[0:], lu.blocks)
+		binary.BigEndian.PutUint32(d[12:], uint32(lu.blockSize))
+	}
+	n := hdr + bdl
+	n += putModePages(b[n:], lu, cmd.page, cmd.pc)
+	if ten {
+		binary.BigEndian.PutUint16(b[0:], uint16(n-2))
+		b[3] = dsp
+		if bdl == 16 {
+			b[4] = 0x01 // LONGLBA
+		}
+		binary.BigEndian.PutUint16(b[6:], uint16(bdl))
+	} else {
+		b[0] = byte(n - 1)
+		b[2] = dsp
+		b[3] = byte(bdl)
+	}
+	return n
+}
+
+// EncodeLUN is LUN n as the 8-byte SAM-5 single-level LUN (4.7.7):
+// peripheral device addressing for n < 256, flat space addressing up to
+// 16383, the remaining levels zero; ok is false for larger n.
+func EncodeLUN(n uint16) (lun uint64, ok bool) {
+	switch {
+	case n < 256:
+		return uint64(n) << 48, true
+	case n < 16384:
+		return (0x4000 | uint64(n)) << 48, true
+	}
+	return 0, false
+}
+
+// DecodeLUN is the inverse of EncodeLUN: ok is false for any other
+// address method or a multi-level LUN.
+func DecodeLUN(lun uint64) (n uint16, ok bool) {
+	if lun&0x0000_FFFF_FFFF_FFFF != 0 {
+		return 0, false
+	}
+	top := uint16(lun >> 48)
+	switch top >> 14 {
+	case 0: // peripheral device: BUS IDENTIFIER must be 0
+		if top>>8 != 0 {
+			return 0, false
+		}
+		return top, true
+	case 1: // flat space
+		return top & 0x3FFF, true
+	}
+	return 0, false
+}
