@@ -1,0 +1,77 @@
+package scsi_test
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/faulty"
+	"github.com/usrpt/usrpt/ioengine/mem"
+	"github.com/usrpt/usrpt/scsi"
+)
+
+// FuzzDecodeExecute feeds random CDBs, LUNs and expected lengths through
+// an Executor over a small mem LU whose engine fails now and then. Every
+// task must come back exactly once, never with more data than expected,
+// and a CHECK CONDITION must carry sense that parses with a key other than
+// NO SENSE.
+func FuzzDecodeExecute(f *testing.F) {
+	for _, c := range cdbCases() {
+		f.Add(c.cdb, c.lun, uint16(c.dataLen))
+	}
+	f.Add([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint64(0), uint16(0))
+	f.Add(rw16(0x8A, 1, 1, true), uint64(0), uint16(512))
+
+	md, err := mem.Open(1<<20, 512)
+	if err != nil {
+		f.Skip(err)
+	}
+	d := faulty.Wrap(md,
+		faulty.Rule{Ops: ioengine.Ops(ioengine.OpRead), Every: 7, Errno: syscall.EIO},
+		faulty.Rule{Ops: ioengine.Ops(ioengine.OpWrite), Every: 5, Short: true, Delay: 1})
+	f.Cleanup(func() { _ = d.Close() })
+	lu := luOn(f, d, func(c *scsi.Config) { c.WriteCache = true; c.MaxTransferBytes = 64 << 10 })
+	e := newExec(f, lu, d, 2)
+	data := make([]byte, 1<<16)
+	var out [4]*scsi.Task
+
+	f.Fuzz(func(t *testing.T, cdb []byte, lunField uint64, dataLen uint16) {
+		task := &scsi.Task{LUN: lunField, CDB: cdb, Data: data[:dataLen], DataLen: int(dataLen)}
+		if len(cdb) > 0 && cdb[0]&1 == 1 {
+			task.LUN = 0 // reach the LU more often than chance would
+		}
+		e.Start(task)
+		got := 0
+		for i := 0; i < 100 && got == 0; i++ {
+			n := e.Poll(out[:])
+			for _, o := range out[:n] {
+				if o != task {
+					t.Fatalf("Poll returned a task not started")
+				}
+				got++
+			}
+		}
+		if got != 1 {
+			t.Fatalf("task % x came back %d times", cdb, got)
+		}
+		if e.Inflight() != 0 || e.Pending() != 0 {
+			t.Fatalf("after completion: %d in flight, %d pending", e.Inflight(), e.Pending())
+		}
+		if task.Xfer < 0 || task.Xfer > task.DataLen {
+			t.Fatalf("moved %d bytes of %d expected", task.Xfer, task.DataLen)
+		}
+		switch task.Status {
+		case scsi.StatusGood:
+			if task.SenseLen != 0 {
+				t.Fatalf("GOOD with sense % x", task.Sense[:task.SenseLen])
+			}
+		case scsi.StatusCheckCondition:
+			k, _, _, ok := scsi.ParseSense(task.Sense[:task.SenseLen])
+			if !ok || k == scsi.KeyNoSense || task.Xfer != 0 {
+				t.Fatalf("CHECK CONDITION (%v) with sense % x, %d bytes moved", task.Reason, task.Sense[:task.SenseLen], task.Xfer)
+			}
+		default:
+			t.Fatalf("status %v", task.Status)
+		}
+	})
+}
