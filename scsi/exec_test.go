@@ -308,3 +308,43 @@ func BenchmarkRead4K(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "IOPS")
 }
+
+// TestBacklog gives the executor more slots than the engine queue has
+// depth: tasks the queue refuses wait in the backlog and still complete,
+// each once, with the right data.
+func TestBacklog(t *testing.T) {
+	lu, d := memLU(t, 512, nil)
+	q, err := d.NewQueue(ioengine.QueueConfig{Depth: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	e, err := scsi.NewExecutor([]scsi.Attached{{LUN: 0, LU: lu, Queue: q}}, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 6*512)
+	enginetest.Fill(data, 42)
+	run(t, e, &scsi.Task{CDB: rw16(0x8A, 100, 6, false), Data: data, DataLen: len(data)})
+	tasks := make([]scsi.Task, 6)
+	for i := range tasks {
+		tasks[i] = scsi.Task{CDB: rw16(0x88, uint64(100+i), 1, false), Data: make([]byte, 512), DataLen: 512, User: uint64(i)}
+		e.Start(&tasks[i])
+	}
+	seen := make([]int, len(tasks))
+	var out [2]*scsi.Task
+	for i := 0; i < 100; i++ {
+		n := e.Poll(out[:])
+		for _, task := range out[:n] {
+			seen[task.User]++
+		}
+	}
+	for i, task := range tasks {
+		if seen[i] != 1 || task.Status != scsi.StatusGood || !bytes.Equal(task.Data, data[i*512:(i+1)*512]) {
+			t.Errorf("task %d: seen %d times, %v, data equal %v", i, seen[i], task.Status, bytes.Equal(task.Data, data[i*512:(i+1)*512]))
+		}
+	}
+	if e.Inflight() != 0 {
+		t.Errorf("%d still in flight", e.Inflight())
+	}
+}

@@ -104,3 +104,35 @@ func TestLUNEncoding(t *testing.T) {
 		}
 	}
 }
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{scsi.StatusCheckCondition.String(), "CHECK CONDITION"},
+		{scsi.StatusTaskSetFull.String(), "TASK SET FULL"},
+		{scsi.Status(0x40).String(), "Status(0x40)"},
+		{scsi.Read16.String(), "READ(16)"},
+		{scsi.ServiceActionIn16.String(), "SERVICE ACTION IN(16)"},
+		{scsi.Opcode(0xC0).String(), "Opcode(0xc0)"},
+		{scsi.ReasonLBAOutOfRange.String(), "LOGICAL BLOCK ADDRESS OUT OF RANGE"},
+		{scsi.Reason(200).String(), "Reason(200)"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestParseSenseRejects(t *testing.T) {
+	for _, b := range [][]byte{
+		nil,
+		{0x70, 0, 5}, // fixed, too short
+		{0x70, 0, 5, 0, 0, 0, 0, 40, 0, 0, 0, 0, 0x24, 0}, // additional length past the end
+		{0x72, 5, 0x24},                // descriptor, too short
+		{0x72, 5, 0x24, 0, 0, 0, 0, 8}, // descriptor length past the end
+		{0x7F, 0, 0, 0, 0, 0, 0, 0},    // vendor specific format
+	} {
+		if _, _, _, ok := scsi.ParseSense(b); ok {
+			t.Errorf("ParseSense(% x) ok", b)
+		}
+	}
+}
