@@ -45,10 +45,9 @@
 //   - UNMAP, WRITE SAME 10/16, COMPARE AND WRITE, WRITE AND VERIFY 10/16,
 //     VERIFY with BYTCHK, MODE SELECT 6/10, REPORT SUPPORTED OPERATION
 //     CODES and TASK MANAGEMENT FUNCTIONS, REPORT TARGET PORT GROUPS.
-//     Until UNMAP and WRITE SAME exist, VPD 0xB2 and READ CAPACITY(16)
-//     already advertise them (LBPU, LBPWS, LBPME) on engines that can
-//     discard, and those commands get INVALID COMMAND OPERATION CODE: the
-//     Linux sd driver then turns discard off for the disk.
+//     Until UNMAP and WRITE SAME exist, thin provisioning is not advertised
+//     (advertiseThin in lu.go): VPD 0xB2 and READ CAPACITY(16) report a
+//     fully provisioned disk, so the Linux sd driver never sends UNMAP.
 //   - VPD 0x86, and the relative target port and target port group
 //     designators of VPD 0x83 (they need the port, which is the target's).
 //   - The REPORT LUNS well-known LUN; the conformance set after libiscsi's

@@ -159,13 +159,20 @@ func NewLU(cfg Config) (*LU, error) {
 		blockSize:   cfg.BlockSize,
 		blocks:      blocks,
 		maxXferBlks: uint32(cfg.MaxTransferBytes / cfg.BlockSize),
-		discard:     cfg.Engine.Supports(ioengine.OpDiscard),
+		discard:     advertiseThin && cfg.Engine.Supports(ioengine.OpDiscard),
 		naaHi:       6<<60 | uint64(cfg.OUI)<<36 | sum>>28,
 		naaLo:       lo,
 	}, nil
 }
 
 // Config is the configuration with defaults filled in.
+// advertiseThin gates thin provisioning (LBPME in READ CAPACITY(16), LBPU
+// and LBPWS in VPD 0xB2). It stays false until UNMAP and WRITE SAME with
+// UNMAP are implemented: Linux sends UNMAP to any disk that advertises them,
+// and an INVALID COMMAND OPERATION CODE answer would make it give up on
+// discard for the disk. The slice that implements UNMAP sets it true.
+const advertiseThin = false
+
 func (lu *LU) Config() Config { return lu.cfg }
 
 // Blocks is the capacity in logical blocks.
