@@ -223,17 +223,7 @@ func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
 			break
 		}
 		cmd.kind = kVerify
-		if op == Verify10 {
-			cmd.lba = uint64(binary.BigEndian.Uint32(c[2:]))
-			cmd.blocks = uint32(binary.BigEndian.Uint16(c[7:]))
-			cmd.lenOff = 7
-			s, bad = rsvd(c, 6, 0xE0)
-		} else {
-			cmd.lba = binary.BigEndian.Uint64(c[2:])
-			cmd.blocks = binary.BigEndian.Uint32(c[10:])
-			cmd.lenOff = 10
-			s, bad = rsvd(c, 14, 0xE0)
-		}
+		s, bad = lbaAndLength(&cmd, c, op)
 	case SynchronizeCache, SynchronizeCache16:
 		// byte 1: reserved 7-3, obsolete SYNC_NV 2, IMMED 1, obsolete 0.
 		// IMMED is accepted and the command completes when the flush does,
@@ -242,17 +232,7 @@ func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
 			break
 		}
 		cmd.kind = kSync
-		if op == SynchronizeCache {
-			cmd.lba = uint64(binary.BigEndian.Uint32(c[2:]))
-			cmd.blocks = uint32(binary.BigEndian.Uint16(c[7:]))
-			cmd.lenOff = 7
-			s, bad = rsvd(c, 6, 0xE0)
-		} else {
-			cmd.lba = binary.BigEndian.Uint64(c[2:])
-			cmd.blocks = binary.BigEndian.Uint32(c[10:])
-			cmd.lenOff = 10
-			s, bad = rsvd(c, 14, 0xE0)
-		}
+		s, bad = lbaAndLength(&cmd, c, op)
 	case TestUnitReady:
 		cmd.kind = kTUR
 		s, bad = rsvdBytes(c, 1, 5)
@@ -407,23 +387,33 @@ func decodeRW(cmd *command, c *[MaxCDBLen]byte, op Opcode) (Sense, bool) {
 		return s, true
 	}
 	cmd.fua = c[1]&0x08 != 0
+	return lbaAndLength(cmd, c, op)
+}
+
+// lbaAndLength reads the LOGICAL BLOCK ADDRESS and the length field (blocks
+// to transfer, verify or flush) of a 10-, 12- or 16-byte block command, which
+// SBC-3 places at the same offsets in all of them, the size following from
+// the opcode's group code (SPC-4 4.2.5.1). It then checks the GROUP NUMBER
+// byte: bits 4-0 are a hint and accepted, bits 7-5 are reserved (or DLD/MMC
+// bits we do not implement).
+func lbaAndLength(cmd *command, c *[MaxCDBLen]byte, op Opcode) (Sense, bool) {
 	group := 0
-	switch op {
-	case Read10, Write10:
+	switch op >> 5 {
+	case 1, 2: // 10-byte CDBs
 		cmd.lba = uint64(binary.BigEndian.Uint32(c[2:]))
 		cmd.blocks = uint32(binary.BigEndian.Uint16(c[7:]))
 		cmd.lenOff, group = 7, 6
-	case Read12, Write12:
+	case 5: // 12-byte CDBs
 		cmd.lba = uint64(binary.BigEndian.Uint32(c[2:]))
 		cmd.blocks = binary.BigEndian.Uint32(c[6:])
 		cmd.lenOff, group = 6, 10
-	default:
+	case 4: // 16-byte CDBs
 		cmd.lba = binary.BigEndian.Uint64(c[2:])
 		cmd.blocks = binary.BigEndian.Uint32(c[10:])
 		cmd.lenOff, group = 10, 14
+	default:
+		panic("scsi: lbaAndLength for " + op.String() + ", not a 10-, 12- or 16-byte block command")
 	}
-	// The GROUP NUMBER (bits 4-0) is a hint and accepted; bits 7-5 are
-	// reserved (or DLD/MMC bits we do not implement).
 	return rsvd(c, group, 0xE0)
 }
 
