@@ -34,6 +34,21 @@ const (
 	ReportLUNs         Opcode = 0xA0
 	Read12             Opcode = 0xA8
 	Write12            Opcode = 0xAA
+	ModeSelect6        Opcode = 0x15
+	Reserve6           Opcode = 0x16
+	Release6           Opcode = 0x17
+	WriteVerify10      Opcode = 0x2E
+	WriteSame10        Opcode = 0x41
+	Unmap              Opcode = 0x42
+	ModeSelect10       Opcode = 0x55
+	Reserve10          Opcode = 0x56
+	Release10          Opcode = 0x57
+	PersistentResIn    Opcode = 0x5E
+	PersistentResOut   Opcode = 0x5F
+	CompareAndWrite    Opcode = 0x89
+	WriteVerify16      Opcode = 0x8E
+	WriteSame16        Opcode = 0x93
+	MaintenanceIn      Opcode = 0xA3
 	SAIReadCapacity16  uint8  = 0x10 // SERVICE ACTION IN(16) service action
 	MaxCDBLen                 = 16
 )
@@ -84,6 +99,36 @@ func (o Opcode) String() string {
 		return "READ(12)"
 	case Write12:
 		return "WRITE(12)"
+	case ModeSelect6:
+		return "MODE SELECT(6)"
+	case Reserve6:
+		return "RESERVE(6)"
+	case Release6:
+		return "RELEASE(6)"
+	case WriteVerify10:
+		return "WRITE AND VERIFY(10)"
+	case WriteSame10:
+		return "WRITE SAME(10)"
+	case Unmap:
+		return "UNMAP"
+	case ModeSelect10:
+		return "MODE SELECT(10)"
+	case Reserve10:
+		return "RESERVE(10)"
+	case Release10:
+		return "RELEASE(10)"
+	case PersistentResIn:
+		return "PERSISTENT RESERVE IN"
+	case PersistentResOut:
+		return "PERSISTENT RESERVE OUT"
+	case CompareAndWrite:
+		return "COMPARE AND WRITE"
+	case WriteVerify16:
+		return "WRITE AND VERIFY(16)"
+	case WriteSame16:
+		return "WRITE SAME(16)"
+	case MaintenanceIn:
+		return "MAINTENANCE IN"
 	}
 	return "Opcode(0x" + strconv.FormatUint(uint64(o), 16) + ")"
 }
@@ -122,6 +167,16 @@ const (
 	kModeSense10
 	kStartStop
 	kPreventAllow
+	kWriteVerify // WRITE AND VERIFY 10/16 (sbc.go)
+	kUnmap       // UNMAP (sbc.go)
+	kWriteSame   // WRITE SAME 10/16 (sbc.go)
+	kCAW         // COMPARE AND WRITE (sbc.go)
+	kPRIn        // PERSISTENT RESERVE IN (pr.go)
+	kPROut       // PERSISTENT RESERVE OUT (pr.go)
+	kReserve     // RESERVE 6/10 (pr.go)
+	kRelease     // RELEASE 6/10 (pr.go)
+	kModeSelect  // MODE SELECT 6/10 (spc.go)
+	kMaintIn     // MAINTENANCE IN: REPORT TARGET PORT GROUPS, REPORT SUPPORTED OPERATION CODES / TASK MANAGEMENT FUNCTIONS (spc.go)
 )
 
 // command is a decoded CDB: every field checked, ready to execute.
@@ -139,6 +194,19 @@ type command struct {
 	llbaa  bool
 	desc   bool // REQUEST SENSE DESC
 	lenOff int  // CDB offset of the transfer length field
+
+	sa       uint8  // service action (PERSISTENT RESERVE IN/OUT, MAINTENANCE IN)
+	scope    uint8  // PERSISTENT RESERVE OUT SCOPE
+	typ      uint8  // PERSISTENT RESERVE OUT TYPE
+	paramLen uint32 // PARAMETER LIST LENGTH (data-out) of MODE SELECT, UNMAP, PERSISTENT RESERVE OUT
+	bytchk   uint8  // VERIFY, WRITE AND VERIFY BYTCHK
+	unmap    bool   // WRITE SAME UNMAP
+	pf, sp   bool   // MODE SELECT PF and SP
+	rctd     bool   // REPORT SUPPORTED OPERATION CODES RCTD
+	options  uint8  // REPORT SUPPORTED OPERATION CODES REPORTING OPTIONS; REPORT SUPPORTED TMFs REPD
+	reqOp    uint8  // REPORT SUPPORTED OPERATION CODES REQUESTED OPERATION CODE
+	reqSA    uint16 // REPORT SUPPORTED OPERATION CODES REQUESTED SERVICE ACTION
+	wlun     bool   // addressed to the REPORT LUNS well-known LUN
 }
 
 // inRange reports whether blocks blocks from lba lie inside a unit of
@@ -173,15 +241,20 @@ const controlMask = 0x3F
 
 // decode checks every field of cdb and returns the command, or the sense
 // to complete it with. cdb is padded to 16 bytes; lu is nil for a LUN that
-// does not exist (only INQUIRY, REPORT LUNS and REQUEST SENSE get through).
+// does not exist (only INQUIRY, REPORT LUNS and REQUEST SENSE get through)
+// or for the REPORT LUNS well-known LUN (wlun: TEST UNIT READY too).
 // It is the model of LIO's sbc_parse_cdb/spc_parse_cdb: nothing here
 // touches the medium or builds data.
-func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
+func decode(lu *LU, wlun bool, c *[MaxCDBLen]byte) (command, Sense, bool) {
 	op := Opcode(c[0])
-	cmd := command{op: op}
+	cmd := command{op: op, wlun: wlun}
 	n := cdbLen(op)
 	switch op {
 	case Inquiry, ReportLUNs, RequestSense:
+	case TestUnitReady:
+		if lu == nil && !wlun {
+			return cmd, Sense{Reason: ReasonLUNotSupported}, false
+		}
 	default:
 		if lu == nil {
 			return cmd, Sense{Reason: ReasonLUNotSupported}, false
@@ -209,21 +282,12 @@ func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
 		cmd.lenOff = 4
 	case Read10, Write10, Read12, Write12, Read16, Write16:
 		s, bad = decodeRW(&cmd, c, op)
-	case Verify10, Verify16:
-		// byte 1: VRPROTECT 7-5, DPO 4, reserved 3, BYTCHK 2-1, obsolete 0.
-		if c[1]&0xE0 != 0 {
-			s, bad = invalidField(1, 7), true
-		} else if c[1]&0x06 != 0 {
-			// BYTCHK 1-3 compares data-out: not in this slice.
-			s, bad = invalidField(1, 2), true
-		} else {
-			s, bad = rsvd(c, 1, 0x09)
-		}
-		if bad {
-			break
-		}
-		cmd.kind = kVerify
-		s, bad = lbaAndLength(&cmd, c, op)
+	case Verify10, Verify16, WriteVerify10, WriteVerify16, Unmap, WriteSame10, WriteSame16, CompareAndWrite:
+		s, bad = decodeSBC(lu, &cmd, c, op) // sbc.go
+	case PersistentResIn, PersistentResOut, Reserve6, Reserve10, Release6, Release10:
+		s, bad = decodePR(&cmd, c, op) // pr.go
+	case ModeSelect6, ModeSelect10, MaintenanceIn:
+		s, bad = decodeSPC(&cmd, c, op) // spc.go
 	case SynchronizeCache, SynchronizeCache16:
 		// byte 1: reserved 7-3, obsolete SYNC_NV 2, IMMED 1, obsolete 0.
 		// IMMED is accepted and the command completes when the flush does,
@@ -294,12 +358,13 @@ func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
 		if s, bad = rsvd(c, 1, 0xFF); bad {
 			break
 		}
-		// SELECT REPORT 0x00-0x02 all name the LUs we have (no well-known
-		// LUs, no administrative ones); the rest are reserved.
+		// SELECT REPORT 00h: the LUs; 01h: the well-known LUs (REPORT
+		// LUNS); 02h: both. The rest are reserved in SPC-4.
 		if c[2] > 0x02 {
 			s, bad = invalidByte(2), true
 			break
 		}
+		cmd.page = c[2]
 		if s, bad = rsvdBytes(c, 3, 6); bad {
 			break
 		}
@@ -347,20 +412,27 @@ func decode(lu *LU, c *[MaxCDBLen]byte) (command, Sense, bool) {
 		return cmd, s, false
 	}
 	switch cmd.kind {
-	case kRead, kWrite, kVerify:
+	case kRead, kWrite, kVerify, kWriteVerify:
 		if cmd.blocks > lu.maxXferBlks {
 			return cmd, invalidField(cmd.lenOff, 7), false
 		}
-		if !inRange(cmd.lba, uint64(cmd.blocks), lu.blocks) {
+		if !inRange(cmd.lba, uint64(cmd.blocks), lu.blocks.Load()) {
 			return cmd, Sense{Reason: ReasonLBAOutOfRange}, false
-		}
-		if cmd.kind == kWrite && lu.cfg.ReadOnly {
-			return cmd, Sense{Reason: ReasonWriteProtected}, false
 		}
 	case kSync:
 		// NUMBER OF LOGICAL BLOCKS 0 means to the end of the medium.
-		if !inRange(cmd.lba, uint64(cmd.blocks), lu.blocks) {
+		if !inRange(cmd.lba, uint64(cmd.blocks), lu.blocks.Load()) {
 			return cmd, Sense{Reason: ReasonLBAOutOfRange}, false
+		}
+	case kWriteSame, kCAW:
+		if !inRange(cmd.lba, uint64(cmd.blocks), lu.blocks.Load()) {
+			return cmd, Sense{Reason: ReasonLBAOutOfRange}, false
+		}
+	}
+	switch cmd.kind {
+	case kWrite, kWriteVerify, kWriteSame, kCAW, kUnmap:
+		if lu.cfg.ReadOnly {
+			return cmd, Sense{Reason: ReasonWriteProtected}, false
 		}
 	}
 	return cmd, Sense{}, true

@@ -95,7 +95,8 @@ func cdbCases() []cdbCase {
 		bad("SYNCHRONIZE CACHE(16) reserved byte 14", []byte{0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0}, 14, 7),
 
 		good("VERIFY(10)", []byte{0x2F, 0, 0, 0, 0, 0, 0, 0, 8, 0}, 0, 0),
-		bad("VERIFY(10) BYTCHK", []byte{0x2F, 0x02, 0, 0, 0, 0, 0, 0, 8, 0}, 1, 2),
+		bad("VERIFY(10) BYTCHK 10b", []byte{0x2F, 0x04, 0, 0, 0, 0, 0, 0, 8, 0}, 1, 2),
+		fails("VERIFY(10) BYTCHK 01b without data-out", []byte{0x2F, 0x02, 0, 0, 0, 0, 0, 0, 8, 0}, 0, scsi.ReasonInvalidFieldIU),
 		bad("VERIFY(10) VRPROTECT", []byte{0x2F, 0x20, 0, 0, 0, 0, 0, 0, 8, 0}, 1, 7),
 		bad("VERIFY(10) reserved bit 3", []byte{0x2F, 0x08, 0, 0, 0, 0, 0, 0, 8, 0}, 1, 3),
 		fails("VERIFY(16) past the end", []byte{0x8F, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x00, 0, 0, 0, 1, 0, 0}, 0, scsi.ReasonLBAOutOfRange),
@@ -152,7 +153,11 @@ func cdbCases() []cdbCase {
 		bad("PREVENT ALLOW MEDIUM REMOVAL reserved", []byte{0x1E, 0, 0, 0, 4, 0}, 4, 2),
 
 		fails("unknown opcode", []byte{0xC0, 0, 0, 0, 0, 0}, 0, scsi.ReasonInvalidOpcode),
-		fails("UNMAP is a later slice", []byte{0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, 24, scsi.ReasonInvalidOpcode),
+		fails("UNMAP short parameter list", []byte{0x42, 0, 0, 0, 0, 0, 0, 0, 4, 0}, 4, scsi.ReasonParamListLength),
+		bad("UNMAP ANCHOR", []byte{0x42, 1, 0, 0, 0, 0, 0, 0, 24, 0}, 1, 0),
+		bad("WRITE SAME(16) of 0 blocks (WSNZ)", []byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 10, 7),
+		bad("COMPARE AND WRITE past MAXIMUM COMPARE AND WRITE LENGTH", []byte{0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200, 0, 0}, 13, 7),
+		fails("PERSISTENT RESERVE IN is a later slice", []byte{0x5E, 0, 0, 0, 0, 0, 0, 0, 24, 0}, 24, scsi.ReasonInvalidOpcode),
 		fails("CDB longer than 16", make([]byte, 17), 0, scsi.ReasonInvalidFieldIU),
 		fails("empty CDB", nil, 0, scsi.ReasonInvalidFieldIU),
 	}

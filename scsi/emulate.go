@@ -29,10 +29,12 @@ const (
 const stdInquiryLen = 36
 
 // putStdInquiry writes standard INQUIRY data (SPC-4 6.6.2).
-func putStdInquiry(b []byte, lu *LU) int {
+func putStdInquiry(b []byte, lu *LU, wlun bool) int {
 	b = b[:stdInquiryLen]
 	clear(b)
-	if lu == nil {
+	if wlun {
+		b[0] = 0x1E // well known logical unit
+	} else if lu == nil {
 		// No LU at this LUN: PERIPHERAL QUALIFIER 011b, DEVICE TYPE 1Fh
 		// (SPC-4 6.6.2), the rest as for a real one.
 		b[0] = 0x7F
@@ -100,7 +102,7 @@ func putVPD(b []byte, lu *LU, page uint8) (int, bool) {
 		// SBC-3 6.5.4, page length 4: LBPU and LBPWS when the engine can
 		// discard, PROVISIONING TYPE 2 (thin) then.
 		clear(b[4:8])
-		if lu.discard {
+		if lu.thin {
 			b[5] = 0x80 | 0x40
 			b[6] = 0x02
 		}
@@ -114,7 +116,7 @@ func putVPD(b []byte, lu *LU, page uint8) (int, bool) {
 
 // putReadCap10 writes READ CAPACITY(10) data (SBC-3 5.16.2).
 func putReadCap10(b []byte, lu *LU) int {
-	last := lu.blocks - 1
+	last := lu.blocks.Load() - 1
 	if last > 0xFFFFFFFE {
 		last = 0xFFFFFFFF // the initiator must use READ CAPACITY(16)
 	}
@@ -129,9 +131,9 @@ const readCap16Len = 32
 func putReadCap16(b []byte, lu *LU) int {
 	b = b[:readCap16Len]
 	clear(b)
-	be64(b[0:], lu.blocks-1)
+	be64(b[0:], lu.blocks.Load()-1)
 	binary.BigEndian.PutUint32(b[8:], uint32(lu.blockSize))
-	if lu.discard {
+	if lu.thin {
 		b[14] = 0x80 // LBPME
 	}
 	return readCap16Len
@@ -153,7 +155,7 @@ func putModePages(b []byte, lu *LU, page, pc uint8) int {
 		p := b[n : n+cachingPageLen]
 		clear(p)
 		p[0], p[1] = pageCaching, cachingPageLen-2
-		if pc != pcChangeable && lu.cfg.WriteCache {
+		if pc != pcChangeable && lu.wce.Load() {
 			p[2] = 0x04
 		}
 		n += cachingPageLen
@@ -164,7 +166,7 @@ func putModePages(b []byte, lu *LU, page, pc uint8) int {
 		clear(p)
 		p[0], p[1] = pageControl, controlPageLen-2
 		if pc != pcChangeable {
-			if lu.cfg.DescriptorSense {
+			if lu.dsense.Load() {
 				p[2] = 0x04 // D_SENSE
 			}
 			p[3] = 0x10             // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering of SIMPLE tasks
@@ -207,14 +209,14 @@ func putModeSense(b []byte, lu *LU, cmd *command) int {
 	clear(d)
 	switch bdl {
 	case 8: // short LBA block descriptor: NUMBER OF BLOCKS saturates at FFFFFFh
-		nb := lu.blocks
+		nb := lu.blocks.Load()
 		if nb > 0xFFFFFF {
 			nb = 0xFFFFFF
 		}
 		d[1], d[2], d[3] = byte(nb>>16), byte(nb>>8), byte(nb)
 		d[5], d[6], d[7] = byte(lu.blockSize>>16), byte(lu.blockSize>>8), byte(lu.blockSize)
 	case 16: // long LBA block descriptor
-		be64(d[0:], lu.blocks)
+		be64(d[0:], lu.blocks.Load())
 		binary.BigEndian.PutUint32(d[12:], uint32(lu.blockSize))
 	}
 	n := hdr + bdl
@@ -232,6 +234,83 @@ func putModeSense(b []byte, lu *LU, cmd *command) int {
 		b[3] = byte(bdl)
 	}
 	return n
+}
+
+// emulateMax is the most data an emulated command makes up: REPORT LUNS
+// with every LUN of 0-16383 and the well-known LUN.
+const emulateMax = 8 + 8*(16384+1)
+
+// emulate answers the commands whose data the target makes up.
+func (e *Executor) emulate(t *Task) {
+	cmd := &t.cmd
+	var lu *LU
+	if t.b != nil {
+		lu = t.b.lu
+	}
+	b := e.scratch
+	var n int
+	switch cmd.kind {
+	case kTUR: // the well-known LUN is always ready
+		e.good(t, 0, 0)
+		return
+	case kInquiry:
+		if !cmd.evpd {
+			n = putStdInquiry(b, lu, cmd.wlun)
+			break
+		}
+		if lu == nil {
+			e.fail(t, Sense{Reason: ReasonLUNotSupported})
+			return
+		}
+		var ok bool
+		if n, ok = putVPD(b, lu, cmd.page); !ok {
+			e.fail(t, invalidField(2, 7))
+			return
+		}
+	case kReadCap10:
+		n = putReadCap10(b, lu)
+	case kReadCap16:
+		n = putReadCap16(b, lu)
+	case kModeSense6, kModeSense10:
+		n = putModeSense(b, lu, cmd)
+	case kRequestSense:
+		// Sense goes with every CHECK CONDITION (SRP autosense), so the
+		// only sense ever pending is a unit attention, which REQUEST
+		// SENSE reports and clears (SPC-4 6.29); NO SENSE otherwise, and
+		// LOGICAL UNIT NOT SUPPORTED for a LUN that is not there.
+		s := Sense{}
+		switch {
+		case t.b != nil:
+			s.Reason = t.b.takeUA().Reason()
+		case !cmd.wlun:
+			s.Reason = ReasonLUNotSupported
+		}
+		if cmd.desc {
+			n = PutDescriptor(b, s)
+		} else {
+			n = PutFixed(b, s)
+		}
+	case kReportLUNs:
+		n = 8
+		if cmd.page != 0x01 { // SELECT REPORT 00h and 02h: the LUs
+			for _, x := range t.Nexus.luns.Load().bs {
+				l, _ := EncodeLUN(x.lun)
+				be64(b[n:], l)
+				n += 8
+			}
+		}
+		if cmd.page != 0x00 { // 01h and 02h: the well-known LUN
+			be64(b[n:], wlunReportLUNs)
+			n += 8
+		}
+		binary.BigEndian.PutUint32(b[0:], uint32(n-8))
+		binary.BigEndian.PutUint32(b[4:], 0)
+	}
+	// The allocation length cuts the data (SPC-4 4.2.5.6) and the
+	// expected length cuts that; either short of the other is a residual.
+	want := min(n, int(cmd.alloc))
+	xfer := copy(t.Data[:t.DataLen], b[:want])
+	e.good(t, xfer, want)
 }
 
 // EncodeLUN is LUN n as the 8-byte SAM-5 single-level LUN (4.7.7):

@@ -97,20 +97,17 @@ func TestReportLUNsMany(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	lu := luOn(t, d, nil)
-	var att []scsi.Attached
+	var m []scsi.Mapping
 	for _, n := range []uint16{300, 0, 16383, 7, 255} {
-		q, err := d.NewQueue(ioengine.QueueConfig{Depth: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = q.Close() })
-		att = append(att, scsi.Attached{LUN: n, LU: lu, Queue: q})
+		m = append(m, scsi.Mapping{LUN: n, LU: lu})
 	}
-	e, err := scsi.NewExecutor(att, 1)
+	e, err := scsi.NewExecutor(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	task := &scsi.Task{LUN: lun(300), CDB: []byte{0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, Data: make([]byte, 256), DataLen: 256}
+	attach(t, e, lu, d, 1)
+	nx := newNexus(t, 1, m...)
+	task := &scsi.Task{Nexus: nx, LUN: lun(300), CDB: []byte{0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, Data: make([]byte, 256), DataLen: 256}
 	run(t, e, task)
 	want := []byte{0, 0, 0, 40, 0, 0, 0, 0,
 		0x00, 0, 0, 0, 0, 0, 0, 0,
@@ -121,7 +118,7 @@ func TestReportLUNsMany(t *testing.T) {
 	if string(task.Data[:task.Xfer]) != string(want) {
 		t.Errorf("REPORT LUNS\n% x\nwant\n% x", task.Data[:task.Xfer], want)
 	}
-	if _, err := scsi.NewExecutor(append(att, att[0]), 1); err == nil {
-		t.Error("NewExecutor accepted a LUN twice")
+	if _, err := scsi.NewNexus(scsi.NexusConfig{TransportID: testTID(2), RelPort: 1, LUNs: append(m, m[0])}); err == nil {
+		t.Error("NewNexus accepted a LUN twice")
 	}
 }

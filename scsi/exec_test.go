@@ -185,7 +185,7 @@ func TestTaskSetFull(t *testing.T) {
 	var tasks [3]scsi.Task
 	for i := range tasks {
 		tasks[i] = scsi.Task{CDB: rw16(0x88, uint64(i), 1, false), Data: make([]byte, 512), DataLen: 512, User: uint64(i)}
-		e.Start(&tasks[i])
+		start(e, &tasks[i])
 	}
 	seen := map[uint64]scsi.Status{}
 	var out [1]*scsi.Task
@@ -289,7 +289,7 @@ func BenchmarkRead4K(b *testing.B) {
 	started, done := 0, 0
 	for i := range tasks {
 		if started < b.N {
-			e.Start(&tasks[i])
+			start(e, &tasks[i])
 			started++
 		}
 	}
@@ -301,7 +301,7 @@ func BenchmarkRead4K(b *testing.B) {
 				b.Fatalf("status %v", task.Status)
 			}
 			if started < b.N {
-				e.Start(task)
+				start(e, task)
 				started++
 			}
 		}
@@ -319,17 +319,23 @@ func TestBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = q.Close() })
-	e, err := scsi.NewExecutor([]scsi.Attached{{LUN: 0, LU: lu, Queue: q}}, 6)
+	e, err := scsi.NewExecutor(6)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Attach(lu, q); err != nil {
+		t.Fatal(err)
+	}
+	n := newNexus(t, 1, scsi.Mapping{LUN: 0, LU: lu})
+	nexusOf.Store(e, n)
+	clearUA(t, e, n, 0)
 	data := make([]byte, 6*512)
 	enginetest.Fill(data, 42)
 	run(t, e, &scsi.Task{CDB: rw16(0x8A, 100, 6, false), Data: data, DataLen: len(data)})
 	tasks := make([]scsi.Task, 6)
 	for i := range tasks {
 		tasks[i] = scsi.Task{CDB: rw16(0x88, uint64(100+i), 1, false), Data: make([]byte, 512), DataLen: 512, User: uint64(i)}
-		e.Start(&tasks[i])
+		start(e, &tasks[i])
 	}
 	seen := make([]int, len(tasks))
 	var out [2]*scsi.Task

@@ -40,7 +40,7 @@ func FuzzDecodeExecute(f *testing.F) {
 		if len(cdb) > 0 && cdb[0]&1 == 1 {
 			task.LUN = 0 // reach the LU more often than chance would
 		}
-		e.Start(task)
+		start(e, task)
 		got := 0
 		for i := 0; i < 100 && got == 0; i++ {
 			n := e.Poll(out[:])

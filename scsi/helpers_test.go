@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/usrpt/usrpt/ioengine"
@@ -62,26 +63,84 @@ func luOn(t testing.TB, d ioengine.Device, mod func(*scsi.Config)) *scsi.LU {
 	return lu
 }
 
-// newExec makes an executor with lu at LUN 0 on a queue of d.
+// nexusOf is the nexus newExec made for an executor; run and start use it
+// for tasks that name none.
+var nexusOf sync.Map // *scsi.Executor → *scsi.Nexus
+
+// testTID is the SRP TransportID of the test initiator.
+func testTID(b byte) []byte {
+	var id [16]byte
+	id[15] = b
+	return scsi.SRPTransportID(id)
+}
+
+// newExec makes an executor with lu attached on a queue of d, and a nexus
+// that sees lu at LUN 0, its POWER ON unit attention already taken.
 func newExec(t testing.TB, lu *scsi.LU, d ioengine.Device, depth int) *scsi.Executor {
+	t.Helper()
+	e, err := scsi.NewExecutor(depth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attach(t, e, lu, d, depth)
+	n := newNexus(t, 1, scsi.Mapping{LUN: 0, LU: lu})
+	clearUA(t, e, n, 0)
+	nexusOf.Store(e, n)
+	return e
+}
+
+// attach opens a queue of d and attaches lu to e through it.
+func attach(t testing.TB, e *scsi.Executor, lu *scsi.LU, d ioengine.Device, depth int) {
 	t.Helper()
 	q, err := d.NewQueue(ioengine.QueueConfig{Depth: depth})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = q.Close() })
-	e, err := scsi.NewExecutor([]scsi.Attached{{LUN: 0, LU: lu, Queue: q}}, depth)
+	if err := e.Attach(lu, q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newNexus makes a nexus for initiator id on port 1, closed at cleanup.
+func newNexus(t testing.TB, id byte, m ...scsi.Mapping) *scsi.Nexus {
+	t.Helper()
+	n, err := scsi.NewNexus(scsi.NexusConfig{TransportID: testTID(id), RelPort: 1, LUNs: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	t.Cleanup(n.Close)
+	return n
+}
+
+// clearUA sends TEST UNIT READY to lun through n until it is GOOD, taking
+// the unit attentions a new nexus starts with.
+func clearUA(t testing.TB, e *scsi.Executor, n *scsi.Nexus, l uint16) {
+	t.Helper()
+	for i := 0; i < 16; i++ {
+		tur := &scsi.Task{Nexus: n, LUN: lun(l), CDB: make([]byte, 6)}
+		run(t, e, tur)
+		if tur.Status == scsi.StatusGood {
+			return
+		}
+	}
+	t.Fatalf("LUN %d never ready", l)
+}
+
+// start is e.Start with the executor's test nexus filled in.
+func start(e *scsi.Executor, t *scsi.Task) {
+	if t.Nexus == nil {
+		n, _ := nexusOf.Load(e)
+		t.Nexus = n.(*scsi.Nexus)
+	}
+	e.Start(t)
 }
 
 // run starts t and polls until it is back; it fails if anything else comes
 // back or the task never does.
 func run(tb testing.TB, e *scsi.Executor, t *scsi.Task) {
 	tb.Helper()
-	e.Start(t)
+	start(e, t)
 	var out [4]*scsi.Task
 	for i := 0; i < 1_000_000; i++ {
 		n := e.Poll(out[:])

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/usrpt/usrpt/ioengine"
 )
@@ -49,6 +51,17 @@ type Config struct {
 	// MaxTransferBytes is the largest READ/WRITE/VERIFY in bytes (block
 	// limits VPD MAXIMUM TRANSFER LENGTH); 0 takes DefaultMaxTransferBytes.
 	MaxTransferBytes int
+	// PRStateFile is where persistent reservations are kept when an
+	// initiator registers with APTPL (activate persist through power
+	// loss): written on every change, read back by NewLU. Empty refuses
+	// APTPL (PTPL_C=0), as SPC-4 allows.
+	PRStateFile string
+	// Thin advertises thin provisioning (LBPME, LBPU, LBPWS) so that
+	// initiators send UNMAP and WRITE SAME with UNMAP. It needs an engine
+	// that can discard; NewLU refuses it otherwise. Off by default: on a
+	// thick LU UNMAP is still accepted and carried out when the engine can
+	// discard, but nothing invites it.
+	Thin bool
 }
 
 // Defaults and limits of Config.
@@ -63,16 +76,30 @@ const (
 // ErrConfig is wrapped by every validation error of NewLU.
 var ErrConfig = errors.New("scsi: invalid logical unit config")
 
-// LU is a logical unit: its configuration, resolved. It is immutable after
-// NewLU and shared by every Executor that exports it.
+// LU is a logical unit: its configuration, resolved, and the state every
+// I_T nexus shares (unit attentions, reservations, mode parameters,
+// COMPARE AND WRITE ranges). It is shared by every Executor that exports
+// it; what can change after NewLU is read with atomics on the data path.
 type LU struct {
 	cfg         Config
 	blockSize   int
-	blocks      uint64 // capacity in logical blocks
+	blocks      atomic.Uint64 // capacity in logical blocks (Resize)
 	maxXferBlks uint32
-	discard     bool
+	discard     bool   // the engine can deallocate: UNMAP works
+	thin        bool   // thin provisioning is advertised
+	zeroes      bool   // the engine can write zeroes without a buffer
 	naaHi       uint64 // NAA 6 | OUI | vendor specific identifier
 	naaLo       uint64 // vendor specific identifier extension
+
+	// Mode parameters MODE SELECT can change.
+	wce    atomic.Bool // caching page WCE
+	dsense atomic.Bool // control page D_SENSE
+
+	bmu      sync.Mutex                 // serializes attach/detach
+	bindings atomic.Pointer[[]*binding] // every nexus that sees the LU (copy on write)
+
+	caw cawTable // COMPARE AND WRITE ranges in progress (sbc.go)
+	pr  prState  // reservations (pr.go)
 }
 
 func checkASCII(field, s string, maxLen int, required bool) error {
@@ -147,6 +174,9 @@ func NewLU(cfg Config) (*LU, error) {
 	if cfg.MaxTransferBytes < cfg.BlockSize || cfg.MaxTransferBytes%cfg.BlockSize != 0 || cfg.MaxTransferBytes/cfg.BlockSize > 0xFFFFFFFF {
 		return nil, fmt.Errorf("%w: max transfer %d bytes: want a positive multiple of the block size %d", ErrConfig, cfg.MaxTransferBytes, cfg.BlockSize)
 	}
+	if cfg.Thin && !cfg.Engine.Supports(ioengine.OpDiscard) {
+		return nil, fmt.Errorf("%w: thin provisioning on engine %s that cannot discard", ErrConfig, info.Engine)
+	}
 	h := fnv.New64a()
 	h.Write([]byte(cfg.Serial))
 	sum := h.Sum64()
@@ -154,29 +184,48 @@ func NewLU(cfg Config) (*LU, error) {
 	if lo == 0 {
 		lo = sum
 	}
-	return &LU{
+	lu := &LU{
 		cfg:         cfg,
 		blockSize:   cfg.BlockSize,
-		blocks:      blocks,
 		maxXferBlks: uint32(cfg.MaxTransferBytes / cfg.BlockSize),
-		discard:     advertiseThin && cfg.Engine.Supports(ioengine.OpDiscard),
+		discard:     cfg.Engine.Supports(ioengine.OpDiscard),
+		thin:        cfg.Thin,
+		zeroes:      cfg.Engine.Supports(ioengine.OpWriteZeroes),
 		naaHi:       6<<60 | uint64(cfg.OUI)<<36 | sum>>28,
 		naaLo:       lo,
-	}, nil
+	}
+	lu.blocks.Store(blocks)
+	lu.wce.Store(cfg.WriteCache)
+	lu.dsense.Store(cfg.DescriptorSense)
+	if err := lu.prLoad(cfg.PRStateFile); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return lu, nil
 }
 
-// Config is the configuration with defaults filled in.
-// advertiseThin gates thin provisioning (LBPME in READ CAPACITY(16), LBPU
-// and LBPWS in VPD 0xB2). It stays false until UNMAP and WRITE SAME with
-// UNMAP are implemented: Linux sends UNMAP to any disk that advertises them,
-// and an INVALID COMMAND OPERATION CODE answer would make it give up on
-// discard for the disk. The slice that implements UNMAP sets it true.
-const advertiseThin = false
-
+// Config is the configuration with defaults filled in (WriteCache and
+// DescriptorSense as configured, not as MODE SELECT may have changed them).
 func (lu *LU) Config() Config { return lu.cfg }
 
 // Blocks is the capacity in logical blocks.
-func (lu *LU) Blocks() uint64 { return lu.blocks }
+func (lu *LU) Blocks() uint64 { return lu.blocks.Load() }
+
+// WriteCache reports whether the volatile write cache is on now (WCE).
+func (lu *LU) WriteCache() bool { return lu.wce.Load() }
+
+// Resize sets the capacity to blocks logical blocks, which the engine must
+// hold, and makes CAPACITY DATA HAS CHANGED pending for every nexus. A
+// command already past its range check finishes against the old size.
+func (lu *LU) Resize(blocks uint64) error {
+	max := uint64(lu.cfg.Engine.Info().SizeBytes) / uint64(lu.blockSize)
+	if blocks == 0 || blocks > max {
+		return fmt.Errorf("%w: resize to %d blocks: the engine holds 1 to %d", ErrConfig, blocks, max)
+	}
+	if lu.blocks.Swap(blocks) != blocks {
+		lu.Establish(UACapacityChanged, nil)
+	}
+	return nil
+}
 
 // BlockSize is the logical block length in bytes.
 func (lu *LU) BlockSize() int { return lu.blockSize }

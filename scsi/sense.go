@@ -11,6 +11,7 @@ const (
 	StatusBusy                Status = 0x08
 	StatusReservationConflict Status = 0x18
 	StatusTaskSetFull         Status = 0x28
+	StatusTaskAborted         Status = 0x40
 )
 
 func (s Status) String() string {
@@ -25,6 +26,8 @@ func (s Status) String() string {
 		return "RESERVATION CONFLICT"
 	case StatusTaskSetFull:
 		return "TASK SET FULL"
+	case StatusTaskAborted:
+		return "TASK ABORTED"
 	}
 	return "Status(0x" + strconv.FormatUint(uint64(s), 16) + ")"
 }
@@ -49,26 +52,38 @@ const (
 type Reason uint8
 
 const (
-	ReasonNone               Reason = iota // NO SENSE, 0x0000
-	ReasonNotReady                         // NOT READY, LOGICAL UNIT NOT READY, CAUSE NOT REPORTABLE 0x0400
-	ReasonWriteError                       // MEDIUM ERROR, WRITE ERROR 0x0C00
-	ReasonReadError                        // MEDIUM ERROR, UNRECOVERED READ ERROR 0x1100
-	ReasonInvalidOpcode                    // ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE 0x2000
-	ReasonInvalidFieldCDB                  // ILLEGAL REQUEST, INVALID FIELD IN CDB 0x2400 (with a field pointer)
-	ReasonLBAOutOfRange                    // ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE 0x2100
-	ReasonParamListLength                  // ILLEGAL REQUEST, PARAMETER LIST LENGTH ERROR 0x1A00
-	ReasonInvalidFieldParam                // ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST 0x2600
-	ReasonInvalidFieldIU                   // ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT 0x0E03
-	ReasonLUNotSupported                   // ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED 0x2500
-	ReasonSavingNotSupported               // ILLEGAL REQUEST, SAVING PARAMETERS NOT SUPPORTED 0x3900
-	ReasonWriteProtected                   // DATA PROTECT, WRITE PROTECTED 0x2700
-	ReasonSpaceAllocFailed                 // DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT 0x2707
-	ReasonPowerOnReset                     // UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED 0x2900
-	ReasonLUNsChanged                      // UNIT ATTENTION, REPORTED LUNS DATA HAS CHANGED 0x3F0E
-	ReasonCapacityChanged                  // UNIT ATTENTION, CAPACITY DATA HAS CHANGED 0x2A09
-	ReasonInternalFailure                  // HARDWARE ERROR, INTERNAL TARGET FAILURE 0x4400
-	ReasonAborted                          // ABORTED COMMAND, NO ADDITIONAL SENSE INFORMATION 0x0000
-	ReasonMiscompare                       // MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION 0x1D00
+	ReasonNone                     Reason = iota // NO SENSE, 0x0000
+	ReasonNotReady                               // NOT READY, LOGICAL UNIT NOT READY, CAUSE NOT REPORTABLE 0x0400
+	ReasonWriteError                             // MEDIUM ERROR, WRITE ERROR 0x0C00
+	ReasonReadError                              // MEDIUM ERROR, UNRECOVERED READ ERROR 0x1100
+	ReasonInvalidOpcode                          // ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE 0x2000
+	ReasonInvalidFieldCDB                        // ILLEGAL REQUEST, INVALID FIELD IN CDB 0x2400 (with a field pointer)
+	ReasonLBAOutOfRange                          // ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE 0x2100
+	ReasonParamListLength                        // ILLEGAL REQUEST, PARAMETER LIST LENGTH ERROR 0x1A00
+	ReasonInvalidFieldParam                      // ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST 0x2600
+	ReasonInvalidFieldIU                         // ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT 0x0E03
+	ReasonLUNotSupported                         // ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED 0x2500
+	ReasonSavingNotSupported                     // ILLEGAL REQUEST, SAVING PARAMETERS NOT SUPPORTED 0x3900
+	ReasonWriteProtected                         // DATA PROTECT, WRITE PROTECTED 0x2700
+	ReasonSpaceAllocFailed                       // DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT 0x2707
+	ReasonPowerOnReset                           // UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED 0x2900
+	ReasonLUNsChanged                            // UNIT ATTENTION, REPORTED LUNS DATA HAS CHANGED 0x3F0E
+	ReasonCapacityChanged                        // UNIT ATTENTION, CAPACITY DATA HAS CHANGED 0x2A09
+	ReasonInternalFailure                        // HARDWARE ERROR, INTERNAL TARGET FAILURE 0x4400
+	ReasonAborted                                // ABORTED COMMAND, NO ADDITIONAL SENSE INFORMATION 0x0000
+	ReasonMiscompare                             // MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION 0x1D00
+	ReasonBusDeviceReset                         // UNIT ATTENTION, BUS DEVICE RESET FUNCTION OCCURRED 0x2903 (LUN RESET)
+	ReasonNexusLoss                              // UNIT ATTENTION, I_T NEXUS LOSS OCCURRED 0x2907
+	ReasonCommandsCleared                        // UNIT ATTENTION, COMMANDS CLEARED BY ANOTHER INITIATOR 0x2F00
+	ReasonModeChanged                            // UNIT ATTENTION, MODE PARAMETERS CHANGED 0x2A01
+	ReasonReservationsPreempted                  // UNIT ATTENTION, RESERVATIONS PREEMPTED 0x2A03
+	ReasonReservationsReleased                   // UNIT ATTENTION, RESERVATIONS RELEASED 0x2A04
+	ReasonRegistrationsPreempted                 // UNIT ATTENTION, REGISTRATIONS PREEMPTED 0x2A05
+	ReasonParamNotSupported                      // ILLEGAL REQUEST, PARAMETER NOT SUPPORTED 0x2601
+	ReasonParamValueInvalid                      // ILLEGAL REQUEST, PARAMETER VALUE INVALID 0x2602
+	ReasonInvalidReleasePR                       // ILLEGAL REQUEST, INVALID RELEASE OF PERSISTENT RESERVATION 0x2604
+	ReasonInsufficientRegResources               // ILLEGAL REQUEST, INSUFFICIENT REGISTRATION RESOURCES 0x5504
+	ReasonNotReadyManual                         // NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED 0x0403 (detached LU)
 	numReasons
 )
 
@@ -125,6 +140,30 @@ func reasonTable(r Reason) reasonRow {
 		return reasonRow{KeyAbortedCommand, 0x00, 0x00, "ABORTED COMMAND"}
 	case ReasonMiscompare:
 		return reasonRow{KeyMiscompare, 0x1D, 0x00, "MISCOMPARE DURING VERIFY OPERATION"}
+	case ReasonBusDeviceReset:
+		return reasonRow{KeyUnitAttention, 0x29, 0x03, "BUS DEVICE RESET FUNCTION OCCURRED"}
+	case ReasonNexusLoss:
+		return reasonRow{KeyUnitAttention, 0x29, 0x07, "I_T NEXUS LOSS OCCURRED"}
+	case ReasonCommandsCleared:
+		return reasonRow{KeyUnitAttention, 0x2F, 0x00, "COMMANDS CLEARED BY ANOTHER INITIATOR"}
+	case ReasonModeChanged:
+		return reasonRow{KeyUnitAttention, 0x2A, 0x01, "MODE PARAMETERS CHANGED"}
+	case ReasonReservationsPreempted:
+		return reasonRow{KeyUnitAttention, 0x2A, 0x03, "RESERVATIONS PREEMPTED"}
+	case ReasonReservationsReleased:
+		return reasonRow{KeyUnitAttention, 0x2A, 0x04, "RESERVATIONS RELEASED"}
+	case ReasonRegistrationsPreempted:
+		return reasonRow{KeyUnitAttention, 0x2A, 0x05, "REGISTRATIONS PREEMPTED"}
+	case ReasonParamNotSupported:
+		return reasonRow{KeyIllegalRequest, 0x26, 0x01, "PARAMETER NOT SUPPORTED"}
+	case ReasonParamValueInvalid:
+		return reasonRow{KeyIllegalRequest, 0x26, 0x02, "PARAMETER VALUE INVALID"}
+	case ReasonInvalidReleasePR:
+		return reasonRow{KeyIllegalRequest, 0x26, 0x04, "INVALID RELEASE OF PERSISTENT RESERVATION"}
+	case ReasonInsufficientRegResources:
+		return reasonRow{KeyIllegalRequest, 0x55, 0x04, "INSUFFICIENT REGISTRATION RESOURCES"}
+	case ReasonNotReadyManual:
+		return reasonRow{KeyNotReady, 0x04, 0x03, "LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED"}
 	}
 	return reasonRow{KeyHardwareError, 0x44, 0x00, ""}
 }
@@ -154,6 +193,17 @@ type Sense struct {
 	BitValid   bool   // BPV
 	Bit        uint8  // bit pointer, 0-7: the most significant bit of the field
 	Field      uint16 // byte offset of the field
+	// InfoValid sets VALID and INFORMATION (fixed format) or adds an
+	// information descriptor: for MISCOMPARE, the offset of the first
+	// byte that differed (SBC-3 5.2).
+	InfoValid bool
+	Info      uint64
+}
+
+// invalidParam is INVALID FIELD IN PARAMETER LIST pointing at bit bit of
+// byte field of the parameter data.
+func invalidParam(field int, bit uint8) Sense {
+	return Sense{Reason: ReasonInvalidFieldParam, FieldValid: true, BitValid: true, Bit: bit, Field: uint16(field)}
 }
 
 // invalidField is INVALID FIELD IN CDB pointing at bit bit of byte field.
@@ -185,7 +235,8 @@ func (s Sense) sks() (b [3]byte, ok bool) {
 const (
 	FixedSenseLen    = 18 // fixed format with ADDITIONAL SENSE LENGTH 10
 	DescriptorHdrLen = 8
-	sksDescLen       = 8 // sense key specific descriptor (type 0x02)
+	sksDescLen       = 8  // sense key specific descriptor (type 0x02)
+	infoDescLen      = 12 // information descriptor (type 0x00)
 	MaxSenseLen      = 96
 )
 
@@ -199,6 +250,10 @@ func PutFixed(b []byte, s Sense) int {
 	f[2] = byte(row.key)
 	f[7] = FixedSenseLen - 8 // ADDITIONAL SENSE LENGTH
 	f[12], f[13] = row.asc, row.ascq
+	if s.InfoValid && s.Info <= 0xFFFFFFFF {
+		f[0] |= 0x80 // VALID
+		f[3], f[4], f[5], f[6] = byte(s.Info>>24), byte(s.Info>>16), byte(s.Info>>8), byte(s.Info)
+	}
 	if sks, ok := s.sks(); ok {
 		copy(f[15:18], sks[:])
 	}
@@ -210,16 +265,25 @@ func PutFixed(b []byte, s Sense) int {
 // pointer, a sense key specific descriptor. It returns the bytes written,
 // at most len(b).
 func PutDescriptor(b []byte, s Sense) int {
-	var d [DescriptorHdrLen + sksDescLen]byte
+	var d [DescriptorHdrLen + infoDescLen + sksDescLen]byte
 	row := reasonTable(s.Reason)
 	d[0] = 0x72
 	d[1] = byte(row.key)
 	d[2], d[3] = row.asc, row.ascq
 	n := DescriptorHdrLen
+	if s.InfoValid {
+		d[n] = 0x00   // DESCRIPTOR TYPE: information
+		d[n+1] = 0x0A // ADDITIONAL LENGTH
+		d[n+2] = 0x80 // VALID
+		for i := 0; i < 8; i++ {
+			d[n+4+i] = byte(s.Info >> (56 - 8*i))
+		}
+		n += infoDescLen
+	}
 	if sks, ok := s.sks(); ok {
-		d[8] = 0x02 // DESCRIPTOR TYPE: sense key specific
-		d[9] = 0x06 // ADDITIONAL LENGTH
-		copy(d[12:15], sks[:])
+		d[n] = 0x02   // DESCRIPTOR TYPE: sense key specific
+		d[n+1] = 0x06 // ADDITIONAL LENGTH
+		copy(d[n+4:n+7], sks[:])
 		n += sksDescLen
 	}
 	d[7] = byte(n - DescriptorHdrLen) // ADDITIONAL SENSE LENGTH

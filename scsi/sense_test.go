@@ -109,7 +109,8 @@ func TestNames(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{scsi.StatusCheckCondition.String(), "CHECK CONDITION"},
 		{scsi.StatusTaskSetFull.String(), "TASK SET FULL"},
-		{scsi.Status(0x40).String(), "Status(0x40)"},
+		{scsi.Status(0x40).String(), "TASK ABORTED"},
+		{scsi.Status(0x60).String(), "Status(0x60)"},
 		{scsi.Read16.String(), "READ(16)"},
 		{scsi.ServiceActionIn16.String(), "SERVICE ACTION IN(16)"},
 		{scsi.Opcode(0xC0).String(), "Opcode(0xc0)"},
