@@ -565,9 +565,7 @@ func (e *Executor) Poll(out []*Task) int {
 		}
 	}
 	if len(e.tmfs) > 0 && e.aborted == 0 {
-		for _, m := range e.tmfs {
-			e.done = append(e.done, m)
-		}
+		e.done = append(e.done, e.tmfs...)
 		clear(e.tmfs)
 		e.tmfs = e.tmfs[:0]
 	}
