@@ -173,6 +173,7 @@ func TestModeSelect(t *testing.T) {
 		wce, ds    bool // after
 		noFlush    bool // engine without flush
 		dbd        bool // list without block descriptor
+		llbaa      bool // MODE SENSE(10) with LLBAA: a long LBA block descriptor
 		page       byte // MODE SENSE page, 0: all
 	}{
 		{name: "unchanged", paramLen: -1, dataLen: -1},
@@ -180,6 +181,9 @@ func TestModeSelect(t *testing.T) {
 		{name: "WCE on", mod: or(msCaching+2, 0x04), paramLen: -1, dataLen: -1, wce: true},
 		{name: "D_SENSE on", mod: or(msControl+2, 0x04), paramLen: -1, dataLen: -1, ds: true},
 		{name: "WCE on (10)", ten: true, mod: or(8+8+2, 0x04), paramLen: -1, dataLen: -1, wce: true},
+		{name: "long LBA block descriptor (10)", ten: true, llbaa: true, mod: or(8+16+2, 0x04), paramLen: -1, dataLen: -1, wce: true},
+		{name: "long LBA descriptor reserved byte (10)", ten: true, llbaa: true, mod: set(8+9, 0x01), paramLen: -1, dataLen: -1, reason: scsi.ReasonInvalidFieldParam, field: 8 + 9, bit: 0},
+		{name: "long LBA descriptor block length (10)", ten: true, llbaa: true, mod: set(8+14, 0x10), paramLen: -1, dataLen: -1, reason: scsi.ReasonInvalidFieldParam, field: 8 + 12, bit: 7},
 		{name: "caching page alone", dbd: true, page: 0x08, mod: or(4+2, 0x04), paramLen: -1, dataLen: -1, wce: true},
 		{name: "NUMBER OF LOGICAL BLOCKS 0 keeps the capacity", mod: func(p []byte) []byte { clear(p[msBD : msBD+4]); return p }, paramLen: -1, dataLen: -1},
 		{name: "parameter list length 0", paramLen: 0, dataLen: 0},
@@ -234,6 +238,9 @@ func TestModeSelect(t *testing.T) {
 			var msb byte
 			if tc.dbd {
 				msb = 0x08
+			}
+			if tc.llbaa {
+				msb |= 0x10
 			}
 			p := modeSense(t, e, tc.ten, msb, page)
 			if tc.mod != nil {
