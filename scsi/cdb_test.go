@@ -108,8 +108,8 @@ func cdbCases() []cdbCase {
 		{name: "INQUIRY expected more", cdb: []byte{0x12, 0, 0, 0, 96, 0}, dataLen: 96, status: scsi.StatusGood, xfer: 36, resid: scsi.ResidUnder, field: -1, bit: -1},
 		bad("INQUIRY page without EVPD", []byte{0x12, 0, 0x80, 0, 36, 0}, 2, 7),
 		bad("INQUIRY CMDDT", []byte{0x12, 0x02, 0, 0, 36, 0}, 1, 1),
-		bad("INQUIRY unknown VPD page", []byte{0x12, 0x01, 0x86, 0, 255, 0}, 2, 7),
-		short("INQUIRY VPD 0x00", []byte{0x12, 1, 0x00, 0, 255, 0}, 255, 10),
+		bad("INQUIRY unknown VPD page", []byte{0x12, 0x01, 0x87, 0, 255, 0}, 2, 7),
+		short("INQUIRY VPD 0x00", []byte{0x12, 1, 0x00, 0, 255, 0}, 255, 11),
 		{name: "INQUIRY unknown LUN", cdb: []byte{0x12, 0, 0, 0, 36, 0}, dataLen: 36, status: scsi.StatusGood, xfer: 36, field: -1, bit: -1, lun: lun(7)},
 		{name: "INQUIRY VPD unknown LUN", cdb: []byte{0x12, 1, 0, 0, 36, 0}, dataLen: 36, status: scsi.StatusCheckCondition, reason: scsi.ReasonLUNotSupported, field: -1, bit: -1, lun: lun(7)},
 

@@ -18,6 +18,7 @@ const (
 	vpdSupported    = 0x00
 	vpdSerial       = 0x80
 	vpdDeviceID     = 0x83
+	vpdExtInquiry   = 0x86
 	vpdBlockLimits  = 0xB0
 	vpdBlockDevChar = 0xB1
 	vpdLBP          = 0xB2
@@ -53,57 +54,83 @@ func putStdInquiry(b []byte, lu *LU, wlun bool) int {
 	return stdInquiryLen
 }
 
-// putVPD writes VPD page page into b (at least vpdMax bytes) and returns
-// its length, or false for a page we do not have.
-func putVPD(b []byte, lu *LU, page uint8) (int, bool) {
+// putVPD writes VPD page page for task t into b (at least vpdMax bytes)
+// and returns its length, or false for a page we do not have. The LU is
+// t's; none for the REPORT LUNS well-known LUN, which has pages 0x00 and
+// 0x83 only (SPC-4 8.2). The target port designators of 0x83 come from
+// t's nexus.
+func putVPD(b []byte, t *Task, page uint8) (int, bool) {
+	var lu *LU
+	if t.b != nil {
+		lu = t.b.lu
+	}
 	b[0] = 0x00 // PERIPHERAL QUALIFIER 000b, DEVICE TYPE 00h (SBC)
+	if lu == nil {
+		b[0] = 0x1E // well known logical unit
+	}
 	b[1] = page
 	b[2] = 0
 	n := 4
-	switch page {
-	case vpdSupported:
-		for _, p := range [...]byte{vpdSupported, vpdSerial, vpdDeviceID, vpdBlockLimits, vpdBlockDevChar, vpdLBP} {
-			b[n] = p
-			n++
+	switch {
+	case page == vpdSupported:
+		pages := []byte{vpdSupported, vpdSerial, vpdDeviceID, vpdExtInquiry, vpdBlockLimits, vpdBlockDevChar, vpdLBP}
+		if lu == nil {
+			pages = []byte{vpdSupported, vpdDeviceID}
 		}
-	case vpdSerial:
+		n += copy(b[4:], pages)
+	case page == vpdDeviceID:
+		if lu != nil {
+			n = putLUDesignators(b, n, lu)
+		}
+		n = putPortDesignators(b, n, t.Nexus)
+	case lu == nil:
+		return 0, false
+	case page == vpdSerial:
 		n += copy(b[4:], lu.cfg.Serial)
-	case vpdDeviceID:
-		// NAA IEEE Registered Extended (SPC-4 7.8.6.6.3): PROTOCOL
-		// IDENTIFIER 0, CODE SET 1 (binary), PIV 0, ASSOCIATION 00b (the
-		// LU), DESIGNATOR TYPE 3 (NAA), length 16.
-		b[n], b[n+1], b[n+2], b[n+3] = 0x01, 0x03, 0x00, 16
-		naa := lu.NAA()
-		copy(b[n+4:], naa[:])
-		n += 4 + 16
-		// T10 vendor ID based (7.8.6.4): CODE SET 2 (ASCII), DESIGNATOR
-		// TYPE 1; T10 VENDOR IDENTIFICATION then the unit serial number,
-		// as LIO does.
-		l := 8 + len(lu.cfg.Serial)
-		b[n], b[n+1], b[n+2], b[n+3] = 0x02, 0x01, 0x00, byte(l)
-		padSpaces(b[n+4:n+12], lu.cfg.Vendor)
-		copy(b[n+12:], lu.cfg.Serial)
-		n += 4 + l
-	case vpdBlockLimits:
-		// SBC-3 6.5.3, page length 3Ch. WSNZ, MAXIMUM COMPARE AND WRITE
-		// LENGTH and the UNMAP/WRITE SAME limits stay 0 until those
-		// commands exist.
+	case page == vpdExtInquiry:
+		// SPC-4 7.8.7, page length 3Ch. No protection information (SPT,
+		// GRD_CHK, APP_CHK, REF_CHK 0); HEADSUP, ORDSUP and SIMPSUP: the
+		// task set honours HEAD OF QUEUE, ORDERED and SIMPLE (exec.go),
+		// ACA is refused; no grouping function or priority (GROUP_SUP,
+		// PRIOR_SUP 0); V_SUP, as LIO's target_check_wce, while the
+		// volatile write cache is on (WCE=1), NV_SUP 0; LUICLR: unit
+		// attentions are kept and cleared per I_T nexus (nexus.go).
 		clear(b[4:64])
+		b[5] = 0x04 | 0x02 | 0x01 // HEADSUP, ORDSUP, SIMPSUP
+		if lu.wce.Load() {
+			b[6] = 0x01 // V_SUP
+		}
+		b[7] = 0x01 // LUICLR
+		n = 64
+	case page == vpdBlockLimits:
+		// SBC-3 6.5.3, page length 3Ch.
+		clear(b[4:64])
+		b[4] = 0x01                                        // WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is refused
+		b[5] = byte(lu.maxCAWBlocks())                     // MAXIMUM COMPARE AND WRITE LENGTH
 		binary.BigEndian.PutUint16(b[6:], 1)               // OPTIMAL TRANSFER LENGTH GRANULARITY
 		binary.BigEndian.PutUint32(b[8:], lu.maxXferBlks)  // MAXIMUM TRANSFER LENGTH
 		binary.BigEndian.PutUint32(b[12:], lu.maxXferBlks) // OPTIMAL TRANSFER LENGTH
+		if lu.thin {
+			binary.BigEndian.PutUint32(b[20:], maxUnmapBlocks)      // MAXIMUM UNMAP LBA COUNT
+			binary.BigEndian.PutUint32(b[24:], maxUnmapDescriptors) // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+			binary.BigEndian.PutUint32(b[28:], 1)                   // OPTIMAL UNMAP GRANULARITY; UGAVALID 0
+		}
+		be64(b[36:], maxUnmapBlocks) // MAXIMUM WRITE SAME LENGTH
 		n = 64
-	case vpdBlockDevChar:
+	case page == vpdBlockDevChar:
 		// SBC-3 6.5.2, page length 3Ch: MEDIUM ROTATION RATE 1, non-rotating.
 		clear(b[4:64])
 		binary.BigEndian.PutUint16(b[4:], 1)
 		n = 64
-	case vpdLBP:
-		// SBC-3 6.5.4, page length 4: LBPU and LBPWS when the engine can
-		// discard, PROVISIONING TYPE 2 (thin) then.
+	case page == vpdLBP:
+		// SBC-3 6.5.4, page length 4. Thin: LBPU (UNMAP), LBPWS (WRITE
+		// SAME(16) with UNMAP), LBPWS10 (WRITE SAME(10) with UNMAP),
+		// PROVISIONING TYPE 010b (thin). LBPRZ 0: a deallocated block
+		// need not read back as zeroes; ANC_SUP 0 (no ANCHOR); DP 0 (no
+		// provisioning group descriptor); THRESHOLD EXPONENT 0.
 		clear(b[4:8])
 		if lu.thin {
-			b[5] = 0x80 | 0x40
+			b[5] = 0x80 | 0x40 | 0x20
 			b[6] = 0x02
 		}
 		n = 8
@@ -112,6 +139,44 @@ func putVPD(b []byte, lu *LU, page uint8) (int, bool) {
 	}
 	binary.BigEndian.PutUint16(b[2:], uint16(n-4))
 	return n, true
+}
+
+// putLUDesignators writes the designators of the LU (ASSOCIATION 00b) of
+// VPD page 0x83 at b[n:] and returns the new end.
+func putLUDesignators(b []byte, n int, lu *LU) int {
+	// NAA IEEE Registered Extended (SPC-4 7.8.6.6.3): PROTOCOL
+	// IDENTIFIER 0, CODE SET 1 (binary), PIV 0, ASSOCIATION 00b (the
+	// LU), DESIGNATOR TYPE 3 (NAA), length 16.
+	b[n], b[n+1], b[n+2], b[n+3] = 0x01, 0x03, 0x00, 16
+	naa := lu.NAA()
+	copy(b[n+4:], naa[:])
+	n += 4 + 16
+	// T10 vendor ID based (7.8.6.4): CODE SET 2 (ASCII), DESIGNATOR
+	// TYPE 1; T10 VENDOR IDENTIFICATION then the unit serial number,
+	// as LIO does.
+	l := 8 + len(lu.cfg.Serial)
+	b[n], b[n+1], b[n+2], b[n+3] = 0x02, 0x01, 0x00, byte(l)
+	padSpaces(b[n+4:n+12], lu.cfg.Vendor)
+	copy(b[n+12:], lu.cfg.Serial)
+	return n + 4 + l
+}
+
+// putPortDesignators writes the relative target port (SPC-4 7.8.6.7) and
+// target port group (7.8.6.8) designators of VPD page 0x83 at b[n:]:
+// PROTOCOL IDENTIFIER 4h (SRP), CODE SET 1 (binary), PIV 1, ASSOCIATION
+// 01b (the target port), DESIGNATOR TYPE 4 and 5, 4 bytes each: two
+// reserved (obsolete) bytes, then the 16-bit identifier.
+func putPortDesignators(b []byte, n int, nx *Nexus) int {
+	for _, d := range [...]struct {
+		typ byte
+		id  uint16
+	}{{0x04, nx.relPort}, {0x05, TargetPortGroup}} {
+		b[n], b[n+1], b[n+2], b[n+3] = 0x41, 0x80|0x10|d.typ, 0x00, 4
+		b[n+4], b[n+5] = 0, 0
+		binary.BigEndian.PutUint16(b[n+6:], d.id)
+		n += 8
+	}
+	return n
 }
 
 // putReadCap10 writes READ CAPACITY(10) data (SBC-3 5.16.2).
@@ -155,8 +220,15 @@ func putModePages(b []byte, lu *LU, page, pc uint8) int {
 		p := b[n : n+cachingPageLen]
 		clear(p)
 		p[0], p[1] = pageCaching, cachingPageLen-2
-		if pc != pcChangeable && lu.wce.Load() {
-			p[2] = 0x04
+		switch pc {
+		case pcCurrent:
+			setBit(p, 2, 0x04, lu.wce.Load())
+		case pcDefault:
+			setBit(p, 2, 0x04, lu.cfg.WriteCache)
+		case pcChangeable:
+			// WCE can be set only where the engine can flush (a write
+			// cache needs SYNCHRONIZE CACHE to mean something).
+			setBit(p, 2, 0x04, canFlush(lu))
 		}
 		n += cachingPageLen
 	}
@@ -165,12 +237,17 @@ func putModePages(b []byte, lu *LU, page, pc uint8) int {
 		p := b[n : n+controlPageLen]
 		clear(p)
 		p[0], p[1] = pageControl, controlPageLen-2
-		if pc != pcChangeable {
-			if lu.dsense.Load() {
-				p[2] = 0x04 // D_SENSE
+		switch pc {
+		case pcChangeable:
+			p[2] = 0x04 // D_SENSE, the only changeable field
+		default:
+			dsense := lu.dsense.Load()
+			if pc == pcDefault {
+				dsense = lu.cfg.DescriptorSense
 			}
-			p[3] = 0x10             // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering of SIMPLE tasks
-			p[8], p[9] = 0xFF, 0xFF // BUSY TIMEOUT PERIOD: unlimited
+			setBit(p, 2, 0x04, dsense) // D_SENSE
+			p[3] = 0x10                // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering of SIMPLE tasks
+			p[8], p[9] = 0xFF, 0xFF    // BUSY TIMEOUT PERIOD: unlimited
 		}
 		n += controlPageLen
 	}
@@ -208,12 +285,8 @@ func putModeSense(b []byte, lu *LU, cmd *command) int {
 	d := b[hdr : hdr+bdl]
 	clear(d)
 	switch bdl {
-	case 8: // short LBA block descriptor: NUMBER OF BLOCKS saturates at FFFFFFh
-		nb := lu.blocks.Load()
-		if nb > 0xFFFFFF {
-			nb = 0xFFFFFF
-		}
-		d[1], d[2], d[3] = byte(nb>>16), byte(nb>>8), byte(nb)
+	case 8: // short LBA block descriptor (SBC-3 6.4.2.2): the 32-bit NUMBER OF LOGICAL BLOCKS saturates at FFFFFFFFh
+		binary.BigEndian.PutUint32(d[0:], uint32(min(lu.blocks.Load(), 0xFFFFFFFF)))
 		d[5], d[6], d[7] = byte(lu.blockSize>>16), byte(lu.blockSize>>8), byte(lu.blockSize)
 	case 16: // long LBA block descriptor
 		be64(d[0:], lu.blocks.Load())
@@ -258,12 +331,12 @@ func (e *Executor) emulate(t *Task) {
 			n = putStdInquiry(b, lu, cmd.wlun)
 			break
 		}
-		if lu == nil {
+		if lu == nil && !cmd.wlun {
 			e.fail(t, Sense{Reason: ReasonLUNotSupported})
 			return
 		}
 		var ok bool
-		if n, ok = putVPD(b, lu, cmd.page); !ok {
+		if n, ok = putVPD(b, t, cmd.page); !ok {
 			e.fail(t, invalidField(2, 7))
 			return
 		}
@@ -306,9 +379,14 @@ func (e *Executor) emulate(t *Task) {
 		binary.BigEndian.PutUint32(b[0:], uint32(n-8))
 		binary.BigEndian.PutUint32(b[4:], 0)
 	}
-	// The allocation length cuts the data (SPC-4 4.2.5.6) and the
-	// expected length cuts that; either short of the other is a residual.
-	want := min(n, int(cmd.alloc))
+	e.dataIn(t, b, n)
+}
+
+// dataIn completes t with the n bytes of data-in it made up in b. The
+// allocation length cuts the data (SPC-4 4.2.5.6) and the expected length
+// cuts that; either short of the other is a residual.
+func (e *Executor) dataIn(t *Task, b []byte, n int) {
+	want := min(n, int(t.cmd.alloc))
 	xfer := copy(t.Data[:t.DataLen], b[:want])
 	e.good(t, xfer, want)
 }
