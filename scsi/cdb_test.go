@@ -157,7 +157,7 @@ func cdbCases() []cdbCase {
 		bad("UNMAP ANCHOR", []byte{0x42, 1, 0, 0, 0, 0, 0, 0, 24, 0}, 1, 0),
 		bad("WRITE SAME(16) of 0 blocks (WSNZ)", []byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 10, 7),
 		bad("COMPARE AND WRITE past MAXIMUM COMPARE AND WRITE LENGTH", []byte{0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200, 0, 0}, 13, 7),
-		fails("PERSISTENT RESERVE IN is a later slice", []byte{0x5E, 0, 0, 0, 0, 0, 0, 0, 24, 0}, 24, scsi.ReasonInvalidOpcode),
+		short("PERSISTENT RESERVE IN READ KEYS, nothing registered", []byte{0x5E, 0, 0, 0, 0, 0, 0, 0, 24, 0}, 24, 8),
 		fails("CDB longer than 16", make([]byte, 17), 0, scsi.ReasonInvalidFieldIU),
 		fails("empty CDB", nil, 0, scsi.ReasonInvalidFieldIU),
 	}

@@ -70,6 +70,11 @@ func FuzzDecodeExecute(f *testing.F) {
 			if !ok || k == scsi.KeyNoSense || task.Xfer != 0 {
 				t.Fatalf("CHECK CONDITION (%v) with sense % x, %d bytes moved", task.Reason, task.Sense[:task.SenseLen], task.Xfer)
 			}
+		case scsi.StatusReservationConflict:
+			// RESERVE(6/10) and PERSISTENT RESERVE OUT can make it.
+			if task.SenseLen != 0 || task.Xfer != 0 {
+				t.Fatalf("RESERVATION CONFLICT with sense % x, %d bytes moved", task.Sense[:task.SenseLen], task.Xfer)
+			}
 		default:
 			t.Fatalf("status %v", task.Status)
 		}
