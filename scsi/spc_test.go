@@ -526,6 +526,8 @@ func baseCDB(o opEntry) []byte {
 		c[1] = 0x10
 	case 0x1A, 0x5A: // MODE SENSE: a page we have
 		c[2] = 0x3F
+	case 0x5F: // PERSISTENT RESERVE OUT: a type RESERVE, RELEASE and PREEMPT accept
+		c[2] = 0x01
 	case 0x41: // WRITE SAME(10): WSNZ
 		c[8] = 1
 	case 0x93:
