@@ -43,6 +43,12 @@ func putStdInquiry(b []byte, lu *LU, wlun bool) int {
 	b[2] = 0x06        // VERSION: SPC-4
 	b[3] = 0x10 | 0x02 // HISUP, RESPONSE DATA FORMAT 2
 	b[4] = stdInquiryLen - 5
+	if lu != nil {
+		// TPGS 01b: implicit ALUA, so Linux's scsi_dh_alua and multipath
+		// ask REPORT TARGET PORT GROUPS (one active/optimized group),
+		// as they do of LIO.
+		b[5] = 0x10
+	}
 	b[7] = 0x02 // CMDQUE
 	cfg := Config{Vendor: DefaultVendor, Product: DefaultProduct, Revision: DefaultRevision}
 	if lu != nil {
