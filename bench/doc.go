@@ -15,6 +15,15 @@
 // stamps every written block with a CRC32C, its LBA and a generation and
 // checks reads against what the run wrote.
 //
+// With Layer LayerSCSI (usrpt bench --layer scsi) the same jobs send their
+// I/O through the SCSI target core instead (scsi.go): each job's queue is
+// an adapter that turns a Request into a CDB (READ(16), WRITE(16),
+// SYNCHRONIZE CACHE(16), UNMAP, WRITE SAME(16)) on a preallocated Task,
+// started on the job's own scsi.Executor over one LU and one I_T nexus
+// that every job shares, and maps the status and sense back to N and an
+// errno. It allocates nothing per I/O either, so the difference between
+// the two layers is what a command costs the target core.
+//
 // RunReactor is the reactor benchmark (usrpt bench reactor): the cost of
 // the poller runtime's cross-core primitives (ring transfer and message
 // round trips between pinned reactors).

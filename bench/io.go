@@ -80,9 +80,18 @@ type IOConfig struct {
 	Ramp    time.Duration // warm-up before measuring, not counted
 
 	Direct        bool // O_DIRECT was asked for: bs must suit it
+	FUA           bool // writes carry FlagFUA (durable on completion; the FUA bit with LayerSCSI)
 	Verify        bool // stamp written blocks, check them on read
 	VerifyPrefill bool // write every block once before the run, so reads of any block are checked
 	VerifyKeep    int  // mismatches kept per job; 0: DefaultVerifyKeep
+
+	// Layer is what the I/O goes through: the engine queue itself, or the
+	// SCSI target core (one LU and one nexus shared by every job, one
+	// Executor per job). SCSIWriteCache makes the LU write-back (WCE=1);
+	// without it the LU is write-through and every WRITE reaches the
+	// engine with FUA.
+	Layer          Layer
+	SCSIWriteCache bool
 
 	Idle  poller.IdlePolicy
 	Seed  uint64 // per-job generators are seeded from Seed and the job id
@@ -153,6 +162,15 @@ func (cfg *IOConfig) Check(info ioengine.Info) (geometry, error) {
 	if cfg.SizeBytes < 0 {
 		return g, fmt.Errorf("--size %d: must not be negative", cfg.SizeBytes)
 	}
+	if int(cfg.Layer) >= len(layerNames) {
+		return g, fmt.Errorf("layer %v: unknown", cfg.Layer)
+	}
+	if cfg.SCSIWriteCache && cfg.Layer != LayerSCSI {
+		return g, errors.New("--scsi-wce needs --layer scsi")
+	}
+	if cfg.Layer == LayerSCSI && scsiBlockSize(bs, info.BlockSize) == 0 {
+		return g, fmt.Errorf("--bs %d: --layer scsi needs a multiple of the LU's logical block (512 bytes, or 4096 on an engine of %d-byte blocks)", bs, info.BlockSize)
+	}
 	if cfg.VerifyPrefill && !cfg.Verify {
 		return g, errors.New("--verify-prefill needs --verify")
 	}
@@ -206,6 +224,7 @@ type runConfig struct {
 	ios     uint64
 	verify  bool
 	writes  bool
+	wflags  ioengine.Flags // Request.Flags of writes (--fua)
 }
 
 func newRunConfig(cfg *IOConfig, geo geometry) *runConfig {
@@ -213,6 +232,9 @@ func newRunConfig(cfg *IOConfig, geo geometry) *runConfig {
 		op: ioengine.OpRead, mixed: cfg.RW.Mixed(), random: cfg.RW.Random(), mixRead: cfg.MixRead,
 		bs: cfg.BlockSize, lbaSize: geo.lbaSize, ios: geo.ios,
 		verify: cfg.Verify, writes: cfg.RW.Writes(),
+	}
+	if cfg.FUA {
+		rc.wflags = ioengine.FlagFUA
 	}
 	if !cfg.RW.Reads() {
 		rc.op = ioengine.OpWrite
@@ -270,13 +292,22 @@ func RunIO(dev ioengine.Device, cfg IOConfig) (*IOReport, error) {
 		return nil, fmt.Errorf("bench: buffers: %w", err)
 	}
 
+	var tgt *scsiTarget
+	if cfg.Layer == LayerSCSI {
+		if tgt, err = newSCSITarget(dev, &cfg); err != nil {
+			_ = region.Close()
+			return nil, err
+		}
+		defer tgt.close()
+	}
+
 	cpus := cfg.CPUs[:min(len(cfg.CPUs), cfg.Jobs)]
 	ctl := &control{}
 	jobs := make([]*job, cfg.Jobs)
 	for i := range jobs {
 		jobs[i] = newJob(i, i%len(cpus), cpus[i%len(cpus)], rc, ctl, pools[i], geo, &cfg)
 	}
-	r := &runner{cfg: &cfg, info: info, geo: geo, dev: dev, region: region, jobs: jobs, ctl: ctl, cpus: cpus}
+	r := &runner{cfg: &cfg, info: info, geo: geo, dev: dev, region: region, jobs: jobs, ctl: ctl, cpus: cpus, tgt: tgt}
 	rep, runErr := r.run()
 	// Every request is back (queues closed, group stopped): the buffers
 	// can go home and the region be unmapped.

@@ -329,6 +329,10 @@ func (j *job) next() int64 {
 func (j *job) prepAt(r *ioengine.Request, op ioengine.Op, blk int64) {
 	slot := r.User
 	r.Op = op
+	r.Flags = 0
+	if op == ioengine.OpWrite {
+		r.Flags = j.cfg.wflags
+	}
 	r.Offset = (j.base + blk) * int64(j.cfg.bs)
 	r.N, r.Errno = 0, 0
 	j.blockOf[slot] = blk

@@ -144,24 +144,32 @@ type Sample struct {
 
 // Options echo the run's configuration.
 type Options struct {
-	Engine        string `json:"engine"`
-	Filename      string `json:"filename"`
-	SizeBytes     int64  `json:"size_bytes"`
-	RW            string `json:"rw"`
-	RWMixRead     int    `json:"rwmixread"`
-	BS            int    `json:"bs"`
-	IODepth       int    `json:"iodepth"`
-	Jobs          int    `json:"jobs"`
-	Cores         string `json:"cores"`
-	CPUs          []int  `json:"cpus"`
-	RuntimeNs     int64  `json:"runtime_ns"`
-	IOs           uint64 `json:"ios"`
-	RampNs        int64  `json:"ramp_ns"`
-	Direct        bool   `json:"direct"`
-	Verify        bool   `json:"verify"`
-	VerifyPrefill bool   `json:"verify_prefill"`
-	Idle          string `json:"idle"`
-	Seed          uint64 `json:"seed"`
+	Engine string `json:"engine"`
+	// Layer is what the I/O went through: "engine" (the engine queue
+	// itself) or "scsi" (a CDB per I/O on the SCSI target core).
+	Layer string `json:"layer"`
+	// SCSIBlockSize is the LU's logical block size and SCSIWriteCache its
+	// WCE (false: write-through, every WRITE with FUA), with layer scsi.
+	SCSIBlockSize  int    `json:"scsi_block_size,omitempty"`
+	SCSIWriteCache bool   `json:"scsi_wce"`
+	FUA            bool   `json:"fua"`
+	Filename       string `json:"filename"`
+	SizeBytes      int64  `json:"size_bytes"`
+	RW             string `json:"rw"`
+	RWMixRead      int    `json:"rwmixread"`
+	BS             int    `json:"bs"`
+	IODepth        int    `json:"iodepth"`
+	Jobs           int    `json:"jobs"`
+	Cores          string `json:"cores"`
+	CPUs           []int  `json:"cpus"`
+	RuntimeNs      int64  `json:"runtime_ns"`
+	IOs            uint64 `json:"ios"`
+	RampNs         int64  `json:"ramp_ns"`
+	Direct         bool   `json:"direct"`
+	Verify         bool   `json:"verify"`
+	VerifyPrefill  bool   `json:"verify_prefill"`
+	Idle           string `json:"idle"`
+	Seed           uint64 `json:"seed"`
 }
 
 // IOReport is a block I/O benchmark's result.
@@ -195,14 +203,18 @@ func (r *IOReport) DirHistogram(write bool) *hdrhistogram.Histogram {
 }
 
 func (r *runner) options() Options {
-	return Options{
-		Engine: r.cfg.EngineAsked, Filename: r.info.Path, SizeBytes: r.geo.sizeBytes,
+	o := Options{
+		Engine: r.cfg.EngineAsked, Layer: r.cfg.Layer.String(), SCSIWriteCache: r.cfg.SCSIWriteCache, FUA: r.cfg.FUA, Filename: r.info.Path, SizeBytes: r.geo.sizeBytes,
 		RW: r.cfg.RW.String(), RWMixRead: r.cfg.MixRead, BS: r.cfg.BlockSize, IODepth: r.cfg.IODepth,
 		Jobs: r.cfg.Jobs, Cores: r.cfg.CoreMask, CPUs: r.cpus,
 		RuntimeNs: int64(r.cfg.Runtime), IOs: r.geo.ios, RampNs: int64(r.cfg.Ramp),
 		Direct: r.cfg.Direct, Verify: r.cfg.Verify, VerifyPrefill: r.cfg.VerifyPrefill,
 		Idle: r.cfg.Idle.Mode.String(), Seed: r.cfg.Seed,
 	}
+	if r.tgt != nil {
+		o.SCSIBlockSize = r.tgt.lu.BlockSize()
+	}
+	return o
 }
 
 // report builds the report once the reactors have stopped. Totals come from
@@ -435,8 +447,19 @@ func (r *IOReport) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, ", bs=%s, iodepth=%d, jobs=%d, size=%s, engine=%s, direct=%d",
 		isize(uint64(o.BS)), o.IODepth, o.Jobs, isize(uint64(o.SizeBytes)), r.Env.Engine.Name, b2i(o.Direct))
+	if o.FUA {
+		b.WriteString(", fua=1")
+	}
 	if o.Verify {
 		b.WriteString(", verify=crc32c")
+	}
+	b.WriteString(", layer=" + o.Layer)
+	if o.Layer == LayerSCSI.String() {
+		mode := "write-through"
+		if o.SCSIWriteCache {
+			mode = "write-back"
+		}
+		fmt.Fprintf(&b, " (LU %d-byte blocks, %s)", o.SCSIBlockSize, mode)
 	}
 	b.WriteString("\n")
 	if r.Interrupted {

@@ -20,6 +20,7 @@ type runner struct {
 	info   ioengine.Info
 	geo    geometry
 	dev    ioengine.Device
+	tgt    *scsiTarget // --layer scsi: the LU and nexus every job shares; nil otherwise
 	region *hugemem.Region
 	jobs   []*job
 	ctl    *control
@@ -136,6 +137,15 @@ func (r *runner) openQueues() error {
 			if err != nil {
 				qerr = fmt.Errorf("bench: job %d: queue: %w", j.id, err)
 				return
+			}
+			if r.tgt != nil {
+				sq, err := newSCSIQueue(r.tgt, q, r.cfg.IODepth)
+				if err != nil {
+					_ = q.Close()
+					qerr = fmt.Errorf("bench: job %d: %w", j.id, err)
+					return
+				}
+				q = sq
 			}
 			j.q = q
 			if adaptive {

@@ -30,6 +30,8 @@ type benchIOFlags struct {
 	rwmixread, iodepth, jobs       int
 	cores, idle, format, output    string
 	histLog, plot, pages           string
+	layer                          string
+	scsiWCE, fua                   bool
 	runtime, ramp                  secondsValue
 	ios, seed                      uint64
 	direct, verify, verifyPrefill  bool
@@ -56,6 +58,14 @@ Each job is a poller on a reactor pinned to a CPU of --cores (jobs are dealt
 round-robin over them), with its own engine queue, --iodepth requests and
 buffers. Latency is completion time minus submission time.
 
+With --layer scsi the same jobs send every I/O through the SCSI target core
+instead: a READ(16) or WRITE(16) per I/O on one logical unit over the
+engine, through one I_T nexus, with one executor per job, so the report
+shows what the SCSI layer adds per command (no transport involved). The LU
+is write-through, as a SCSI disk without a write cache is: every WRITE
+reaches the engine with FUA, so compare it with an engine run with --fua,
+or make the LU write-back with --scsi-wce.
+
 Sizes take fio's units: k, m, g, t, p are powers of 1024 whether written
 4k, 4KB or 4KiB (4096 bytes), as in fio. --runtime and --ramp take a Go
 duration (10s, 1m) or, as in fio, a number of seconds.
@@ -65,6 +75,8 @@ Workload subcommands measure other things; see "reactor".`,
   usrpt bench --engine uring --filename /var/tmp/usrpt.dat --rw randread --bs 4k --iodepth 32 --runtime 10s
   usrpt bench --engine mem --size 256m --rw randrw --rwmixread 70 --jobs 2 --cores 0-1 --verify --verify-prefill
   usrpt bench --engine null --iodepth 1 --ios 1000000 --output-format json --output run.json
+  usrpt bench --engine null --rw randread --iodepth 32 --runtime 10s --layer scsi
+  usrpt bench --engine mem --size 256m --rw randwrite --runtime 10s --layer scsi --scsi-wce
   usrpt bench --engine uring --filename /dev/nvme0n1 --rw randread --runtime 30 --hist-log lat.hlog --plot lat.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +97,9 @@ Workload subcommands measure other things; see "reactor".`,
 	fl.Uint64Var(&f.ios, "ios", 0, "I/Os per job (default: until --runtime, or one pass over --size)")
 	fl.Var(&f.ramp, "ramp", "warm-up before measuring, not counted")
 	fl.BoolVar(&f.direct, "direct", true, "O_DIRECT: bypass the page cache")
+	fl.BoolVar(&f.fua, "fua", false, "writes with force unit access: durable when they complete (RWF_DSYNC on files and devices; the FUA bit with --layer scsi)")
+	fl.StringVar(&f.layer, "layer", "engine", "what the I/O goes through: engine (the engine queue itself) or scsi (a CDB per I/O on the SCSI target core)")
+	fl.BoolVar(&f.scsiWCE, "scsi-wce", false, "with --layer scsi: a write-back LU (WCE=1); without it the LU is write-through and every WRITE goes with FUA")
 	fl.BoolVar(&f.sqpoll, "sqthread_poll", false, "uring: a kernel thread polls the submission ring (needs a spare core; see docs/tuning.md)")
 	fl.IntVar(&f.sqpollCPU, "sqthread_poll_cpu", -1, "uring: pin the SQPOLL thread to this CPU (-1: not pinned)")
 	fl.BoolVar(&f.hipri, "hipri", false, "uring: IOPOLL, polled completions (NVMe with poll queues only)")
@@ -149,6 +164,10 @@ func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
 	if bs > 1<<30 {
 		return nil, fmt.Errorf("--bs %s: at most 1GiB", f.bs)
 	}
+	layer, err := bench.ParseLayer(f.layer)
+	if err != nil {
+		return nil, err
+	}
 	mode, err := poller.ParseIdleMode(f.idle)
 	if err != nil {
 		return nil, fmt.Errorf("--idle: %w", err)
@@ -179,7 +198,7 @@ func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
 		RW: rw, MixRead: f.rwmixread, BlockSize: int(bs), SizeBytes: int64(size),
 		IODepth: f.iodepth, Jobs: f.jobs, CPUs: cpus,
 		Runtime: time.Duration(f.runtime), IOs: f.ios, Ramp: time.Duration(f.ramp),
-		Direct: f.direct, Verify: f.verify, VerifyPrefill: f.verifyPrefill,
+		Direct: f.direct, FUA: f.fua, Layer: layer, SCSIWriteCache: f.scsiWCE, Verify: f.verify, VerifyPrefill: f.verifyPrefill,
 		Idle: poller.IdlePolicy{Mode: mode, SpinFor: f.idleSpin}, Seed: f.seed, Pages: pages,
 		EngineAsked: f.engine, CoreMask: f.cores, SampleEvery: f.sampleEvery,
 	}

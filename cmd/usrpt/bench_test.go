@@ -241,3 +241,66 @@ func TestBenchNumjobsAlias(t *testing.T) {
 		t.Errorf("--numjobs 2 not taken as --jobs:\n%s", out)
 	}
 }
+
+func TestBenchSCSILayer(t *testing.T) {
+	out, stderr, err := run(t, "bench", "--engine", "mem", "--size", "64MiB", "--runtime", "1s", "--rw", "randread",
+		"--layer", "scsi", "--idle", "adaptive", "--hugepages", "small")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	header, _, _ := strings.Cut(out, "\n")
+	if !strings.Contains(header, "layer=scsi (LU 4096-byte blocks, write-through)") || !strings.Contains(out, "errors       : none") {
+		t.Errorf("report does not name the scsi layer or has errors:\n%s", out)
+	}
+	out, stderr, err = run(t, "bench", "--engine", "mem", "--size", "64MiB", "--ios", "2000", "--rw", "randwrite", "--iodepth", "8",
+		"--layer", "scsi", "--scsi-wce", "--idle", "adaptive", "--hugepages", "small", "-o", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep struct {
+		Options struct {
+			Layer   string `json:"layer"`
+			WCE     bool   `json:"scsi_wce"`
+			LBS     int    `json:"scsi_block_size"`
+			FUA     *bool  `json:"fua"`
+			IODepth int    `json:"iodepth"`
+		} `json:"options"`
+		Total struct {
+			IOs    uint64 `json:"ios"`
+			Errors uint64 `json:"errors"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if o := rep.Options; o.Layer != "scsi" || !o.WCE || o.LBS != 4096 || o.FUA == nil || *o.FUA {
+		t.Errorf("options %+v", o)
+	}
+	if rep.Total.IOs != 2000 || rep.Total.Errors != 0 {
+		t.Errorf("total %+v", rep.Total)
+	}
+	// The plain engine run says so too, for side-by-side comparison.
+	out, stderr, err = benchRun(t, "--ios", "100", "--fua", "--rw", "write")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if header, _, _ := strings.Cut(out, "\n"); !strings.Contains(header, "fua=1") || !strings.Contains(header, "layer=engine") {
+		t.Errorf("header %q", header)
+	}
+}
+
+func TestBenchSCSIFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--layer", "srp"}, "--layer"},
+		{[]string{"--scsi-wce"}, "--scsi-wce needs --layer scsi"},
+		{[]string{"--layer", "scsi", "--bs", "1000", "--direct=false"}, "--layer scsi"},
+	} {
+		_, _, err := benchRun(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
