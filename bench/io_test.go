@@ -577,20 +577,7 @@ func TestPollAllocatesNothing(t *testing.T) {
 				dev = newFakeMem(1 << 20)
 			}
 			j := newTestJob(t, cfg, dev)
-			j.poll() // leave phaseWait
-			j.begin(poller.Monotonic())
-			for range 100 {
-				j.poll()
-			}
-			before := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
-			allocs := testing.AllocsPerRun(1000, func() { j.poll() })
-			after := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
-			if allocs != 0 {
-				t.Errorf("%v allocations per poll", allocs)
-			}
-			if after-before < 1000*uint64(cfg.IODepth) {
-				t.Errorf("%d I/Os in 1001 polls at depth %d", after-before, cfg.IODepth)
-			}
+			checkPollAllocs(t, j, cfg.IODepth)
 			if tc.verify && (j.v.checked == 0 || j.v.mismatches != 0) {
 				t.Errorf("verify checked %d, mismatches %d", j.v.checked, j.v.mismatches)
 			}
@@ -611,4 +598,24 @@ func BenchmarkPoll(b *testing.B) {
 	}
 	ios := j.cnt[dirRead].ios
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(ios), "ns/io")
+}
+
+// checkPollAllocs warms j up and checks its poll allocates nothing while
+// keeping depth I/Os in flight every poll.
+func checkPollAllocs(t *testing.T, j *job, depth int) {
+	t.Helper()
+	j.poll() // leave phaseWait
+	j.begin(poller.Monotonic())
+	for range 100 {
+		j.poll()
+	}
+	before := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
+	allocs := testing.AllocsPerRun(1000, func() { j.poll() })
+	after := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
+	if allocs != 0 {
+		t.Errorf("%v allocations per poll", allocs)
+	}
+	if after-before < 1000*uint64(depth) {
+		t.Errorf("%d I/Os in 1001 polls at depth %d", after-before, depth)
+	}
 }

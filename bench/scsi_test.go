@@ -256,20 +256,7 @@ func TestSCSIAllocatesNothing(t *testing.T) {
 			j := newTestJob(t, cfg, fdev)
 			_ = j.q.Close()
 			j.q = newTestSCSIQueue(t, dev, cfg.BlockSize, cfg.IODepth, tc.wce)
-			j.poll() // leave phaseWait
-			j.begin(poller.Monotonic())
-			for range 100 {
-				j.poll()
-			}
-			before := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
-			allocs := testing.AllocsPerRun(1000, func() { j.poll() })
-			after := j.cnt[dirRead].ios + j.cnt[dirWrite].ios
-			if allocs != 0 {
-				t.Errorf("%v allocations per poll", allocs)
-			}
-			if after-before < 1000*uint64(cfg.IODepth) {
-				t.Errorf("%d I/Os in 1001 polls at depth %d", after-before, cfg.IODepth)
-			}
+			checkPollAllocs(t, j, cfg.IODepth)
 			if j.cnt[dirRead].errs+j.cnt[dirWrite].errs != 0 {
 				t.Errorf("errors: %+v", j.cnt)
 			}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/usrpt/usrpt/ioengine"
@@ -95,8 +94,7 @@ type LU struct {
 	wce    atomic.Bool // caching page WCE
 	dsense atomic.Bool // control page D_SENSE
 
-	bmu      sync.Mutex                 // serializes attach/detach
-	bindings atomic.Pointer[[]*binding] // every nexus that sees the LU (copy on write)
+	bindings cowList[*binding] // every nexus that sees the LU
 
 	caw cawTable // COMPARE AND WRITE ranges in progress (sbc.go)
 	pr  prState  // reservations (pr.go)

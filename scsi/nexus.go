@@ -283,36 +283,42 @@ func (b *binding) takeUA() UA {
 // clearUA clears the conditions of ua.
 func (b *binding) clearUA(ua UA) { b.ua.And(^uint32(ua)) }
 
-// attach adds b to the LU's bindings (copy on write, control plane).
-func (lu *LU) attach(b *binding) {
-	lu.bmu.Lock()
-	defer lu.bmu.Unlock()
-	old := lu.bindings.Load()
-	var next []*binding
-	if old != nil {
-		next = slices.Clone(*old)
-	}
-	next = append(next, b)
-	lu.bindings.Store(&next)
+// cowList is a slice that readers load without a lock and writers replace
+// whole, one at a time (copy on write): the LU's nexuses, the LU's units.
+type cowList[T comparable] struct {
+	mu sync.Mutex
+	p  atomic.Pointer[[]T]
 }
 
-func (lu *LU) detach(b *binding) {
-	lu.bmu.Lock()
-	defer lu.bmu.Unlock()
-	old := lu.bindings.Load()
-	if old == nil {
-		return
+func (l *cowList[T]) load() []T {
+	if p := l.p.Load(); p != nil {
+		return *p
 	}
-	next := slices.DeleteFunc(slices.Clone(*old), func(x *binding) bool { return x == b })
-	lu.bindings.Store(&next)
+	return nil
 }
+
+func (l *cowList[T]) add(x T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := append(slices.Clone(l.load()), x)
+	l.p.Store(&next)
+}
+
+func (l *cowList[T]) remove(x T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := slices.DeleteFunc(slices.Clone(l.load()), func(y T) bool { return y == x })
+	l.p.Store(&next)
+}
+
+// attach and detach add and remove a nexus's view of the LU (control plane).
+func (lu *LU) attach(b *binding) { lu.bindings.add(b) }
+func (lu *LU) detach(b *binding) { lu.bindings.remove(b) }
 
 // eachBinding calls f for every nexus that sees the LU, without a lock.
 func (lu *LU) eachBinding(f func(*binding)) {
-	if p := lu.bindings.Load(); p != nil {
-		for _, b := range *p {
-			f(b)
-		}
+	for _, b := range lu.bindings.load() {
+		f(b)
 	}
 }
 
@@ -328,9 +334,4 @@ func (lu *LU) Establish(ua UA, skip *Nexus) {
 }
 
 // Nexuses is the number of I_T nexuses that see the LU.
-func (lu *LU) Nexuses() int {
-	if p := lu.bindings.Load(); p != nil {
-		return len(*p)
-	}
-	return 0
-}
+func (lu *LU) Nexuses() int { return len(lu.bindings.load()) }

@@ -3,7 +3,6 @@ package scsi
 import (
 	"bytes"
 	"encoding/binary"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -461,29 +460,11 @@ type cawTable struct {
 	mu     sync.Mutex // serializes claims
 	slots  [cawSlots]cawSlot
 
-	umu   sync.Mutex
-	units atomic.Pointer[[]*unit] // every Executor's unit of the LU
+	units cowList[*unit] // every Executor's unit of the LU
 }
 
-func (c *cawTable) addUnit(u *unit) {
-	c.umu.Lock()
-	defer c.umu.Unlock()
-	var next []*unit
-	if p := c.units.Load(); p != nil {
-		next = slices.Clone(*p)
-	}
-	next = append(next, u)
-	c.units.Store(&next)
-}
-
-func (c *cawTable) removeUnit(u *unit) {
-	c.umu.Lock()
-	defer c.umu.Unlock()
-	if p := c.units.Load(); p != nil {
-		next := slices.DeleteFunc(slices.Clone(*p), func(x *unit) bool { return x == u })
-		c.units.Store(&next)
-	}
-}
+func (c *cawTable) addUnit(u *unit)    { c.units.add(u) }
+func (c *cawTable) removeUnit(u *unit) { c.units.remove(u) }
 
 func overlaps(a, an, b, bn uint64) bool { return a < b+bn && b < a+an }
 
@@ -594,11 +575,7 @@ func (e *Executor) acked(t *Task) bool {
 	c := &t.b.lu.caw
 	i := t.cawSlot
 	g := c.slots[i].gen.Load()
-	p := c.units.Load()
-	if p == nil {
-		return true
-	}
-	for _, u := range *p {
+	for _, u := range c.units.load() {
 		if u.writes.Load() != 0 && u.acks[i].Load() != g {
 			return false
 		}

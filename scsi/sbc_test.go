@@ -53,26 +53,33 @@ func unmapCDB(n int) []byte {
 	return c
 }
 
-func TestUnmap(t *testing.T) {
-	var log []ioengine.Request
+// loggedLU is a 4 MiB mem LU (mod edits its config) whose engine requests
+// are recorded in *log, with an executor over it.
+func loggedLU(t *testing.T, mod func(*scsi.Config)) (*scsi.LU, *scsi.Executor, ioengine.Device, *[]ioengine.Request) {
+	t.Helper()
+	log := new([]ioengine.Request)
 	md, err := mem.Open(4<<20, 512)
 	if err != nil {
 		t.Skip(err)
 	}
 	t.Cleanup(func() { _ = md.Close() })
-	d := flagsSeen{md, &log}
-	lu := luOn(t, d, func(c *scsi.Config) { c.Thin = true })
-	e := newExec(t, lu, d, 4)
+	d := flagsSeen{md, log}
+	lu := luOn(t, d, mod)
+	return lu, newExec(t, lu, d, 4), md, log
+}
+
+func TestUnmap(t *testing.T) {
+	lu, e, md, log := loggedLU(t, func(c *scsi.Config) { c.Thin = true })
 	fill(t, e, 0, 64, 3)
 
 	p := unmapParams([2]uint64{8, 8}, [2]uint64{40, 0}, [2]uint64{32, 4})
-	log = log[:0]
+	*log = (*log)[:0]
 	task := &scsi.Task{CDB: unmapCDB(len(p)), Data: p, DataLen: len(p)}
 	run(t, e, task)
 	if task.Status != scsi.StatusGood {
 		t.Fatalf("UNMAP: %v %v", task.Status, task.Reason)
 	}
-	if len(log) != 2 || log[0].Op != ioengine.OpDiscard || log[0].Offset != 8*512 || log[0].Len != 8*512 || log[1].Offset != 32*512 || log[1].Len != 4*512 {
+	if len(*log) != 2 || (*log)[0].Op != ioengine.OpDiscard || (*log)[0].Offset != 8*512 || (*log)[0].Len != 8*512 || (*log)[1].Offset != 32*512 || (*log)[1].Len != 4*512 {
 		t.Fatalf("requests %+v", log)
 	}
 	got := readBack(t, e, 0, 64)
@@ -154,28 +161,20 @@ func ws16(lba uint64, blocks uint32, unmap bool) []byte {
 }
 
 func TestWriteSame(t *testing.T) {
-	var log []ioengine.Request
-	md, err := mem.Open(4<<20, 512)
-	if err != nil {
-		t.Skip(err)
-	}
-	t.Cleanup(func() { _ = md.Close() })
-	d := flagsSeen{md, &log}
-	lu := luOn(t, d, nil)
-	e := newExec(t, lu, d, 4)
+	lu, e, _, log := loggedLU(t, nil)
 	fill(t, e, 0, 600, 9)
 
 	// A pattern over more than one chunk (256 blocks of 512 bytes each).
 	block := make([]byte, 512)
 	enginetest.Fill(block, 77)
-	log = log[:0]
+	*log = (*log)[:0]
 	task := &scsi.Task{CDB: ws16(10, 520, false), Data: block, DataLen: 512}
 	run(t, e, task)
 	if task.Status != scsi.StatusGood {
 		t.Fatalf("WRITE SAME: %v %v", task.Status, task.Reason)
 	}
-	if len(log) != 3 || log[0].Flags != ioengine.FlagFUA {
-		t.Fatalf("pattern requests: %d, first %+v", len(log), log[0])
+	if len(*log) != 3 || (*log)[0].Flags != ioengine.FlagFUA {
+		t.Fatalf("pattern requests: %d, first %+v", len(*log), (*log)[0])
 	}
 	got := readBack(t, e, 0, 600)
 	for blk := 0; blk < 600; blk++ {
@@ -189,10 +188,10 @@ func TestWriteSame(t *testing.T) {
 		unmap bool
 		op    ioengine.Op
 	}{{false, ioengine.OpWriteZeroes}, {true, ioengine.OpDiscard}} {
-		log = log[:0]
+		*log = (*log)[:0]
 		task := &scsi.Task{CDB: ws16(100, 50, tc.unmap), Data: make([]byte, 512), DataLen: 512}
 		run(t, e, task)
-		if task.Status != scsi.StatusGood || len(log) != 1 || log[0].Op != tc.op || log[0].Offset != 100*512 || log[0].Len != 50*512 {
+		if task.Status != scsi.StatusGood || len(*log) != 1 || (*log)[0].Op != tc.op || (*log)[0].Offset != 100*512 || (*log)[0].Len != 50*512 {
 			t.Errorf("UNMAP=%v: %v, requests %+v", tc.unmap, task.Status, log)
 		}
 		if !isZeroes(readBack(t, e, 100, 50)) {
@@ -394,15 +393,7 @@ func TestCompareAndWriteCounter(t *testing.T) {
 }
 
 func TestVerifyAndWriteVerify(t *testing.T) {
-	var log []ioengine.Request
-	md, err := mem.Open(4<<20, 512)
-	if err != nil {
-		t.Skip(err)
-	}
-	t.Cleanup(func() { _ = md.Close() })
-	d := flagsSeen{md, &log}
-	lu := luOn(t, d, func(c *scsi.Config) { c.WriteCache = true })
-	e := newExec(t, lu, d, 4)
+	_, e, _, log := loggedLU(t, func(c *scsi.Config) { c.WriteCache = true })
 	data := fill(t, e, 0, 300, 11)
 	v16 := func(bytchk byte, lba uint64, blocks uint32) []byte {
 		c := rw16(0x8F, lba, blocks, false)
@@ -439,14 +430,14 @@ func TestVerifyAndWriteVerify(t *testing.T) {
 	// WRITE AND VERIFY writes with FUA even with a write cache, then
 	// reads back when BYTCHK is set.
 	for _, bytchk := range []byte{0, 1} {
-		log = log[:0]
+		*log = (*log)[:0]
 		wv := rw16(0x8E, 500, 4, false)
 		wv[1] = bytchk << 1
 		buf := make([]byte, 2048)
 		enginetest.Fill(buf, uint64(20+bytchk))
 		task := &scsi.Task{CDB: wv, Data: buf, DataLen: len(buf)}
 		run(t, e, task)
-		if task.Status != scsi.StatusGood || log[0].Op != ioengine.OpWrite || log[0].Flags != ioengine.FlagFUA || len(log) != 1+int(bytchk) {
+		if task.Status != scsi.StatusGood || (*log)[0].Op != ioengine.OpWrite || (*log)[0].Flags != ioengine.FlagFUA || len(*log) != 1+int(bytchk) {
 			t.Fatalf("WRITE AND VERIFY BYTCHK=%d: %v, requests %+v", bytchk, task.Status, log)
 		}
 		if !bytes.Equal(readBack(t, e, 500, 4), buf) {
