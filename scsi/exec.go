@@ -600,7 +600,7 @@ func (e *Executor) complete(sl *slot) {
 			xfer = len(r.Buf)
 		}
 		e.good(t, xfer, want)
-	case kSync:
+	case kSync, kModeSelect: // MODE SELECT flushes when WCE goes off
 		e.good(t, 0, 0)
 	default:
 		e.stepSBC(t, r) // multi-request commands: sbc.go

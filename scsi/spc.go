@@ -380,12 +380,20 @@ func (e *Executor) modeSelect(t *Task) {
 		e.fail(t, s)
 		return
 	}
-	changed := lu.wce.Swap(wce) != wce
+	wasWCE := lu.wce.Swap(wce)
+	changed := wasWCE != wce
 	if lu.dsense.Swap(dsense) != dsense {
 		changed = true
 	}
 	if changed {
 		lu.Establish(UAModeChanged, t.b.n)
+	}
+	if wasWCE && !wce {
+		// Turning the write cache off: what it held is flushed before
+		// GOOD, so the initiator may take every acknowledged write as
+		// durable from here on, as write-through promises.
+		e.submit(t, ioengine.OpFlush, 0, 0, nil)
+		return
 	}
 	e.good(t, 0, 0)
 }

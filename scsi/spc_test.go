@@ -370,7 +370,13 @@ func TestModeSelectWCEFlush(t *testing.T) {
 	if len(log) != 2 || log[0].Op != ioengine.OpWrite || log[0].Flags != 0 || log[1].Op != ioengine.OpFlush {
 		t.Fatalf("WCE on: %+v", log)
 	}
+	// Turning the cache off flushes what it held before GOOD.
+	do(t, e, nil, rw16(0x8A, 0, 1, false), nil, 512)
+	log = log[:0]
 	setWCE(false)
+	if len(log) != 1 || log[0].Op != ioengine.OpFlush {
+		t.Fatalf("MODE SELECT WCE=0 after WCE=1: requests %+v, want one flush", log)
+	}
 	writeSync()
 	if len(log) != 1 || log[0].Flags != ioengine.FlagFUA {
 		t.Fatalf("WCE off again: %+v", log)
