@@ -131,6 +131,7 @@ Workload subcommands measure other things; see "reactor".`,
 		return pflag.NormalizedName(name)
 	})
 	cmd.AddCommand(newBenchReactorCmd())
+	cmd.AddCommand(newBenchVerbsCmd())
 	return cmd
 }
 
@@ -433,29 +434,19 @@ These are the floors every cross-core hand-off in the target pays.`,
 			if err := outputFormat(format); err != nil {
 				return err
 			}
-			mode, err := poller.ParseIdleMode(idle)
+			pol, err := idlePolicy(idle, spin)
 			if err != nil {
 				return err
 			}
-			online, err := sysfs.New("").OnlineCPUs()
+			cpus, err := reactorCPUs(cores)
 			if err != nil {
 				return err
-			}
-			cpus := online
-			if cores != "" {
-				if cpus, err = poller.ParseCoreMask(cores, online); err != nil {
-					return err
-				}
 			}
 			if duration <= 0 {
 				return fmt.Errorf("--time %v: must be positive", duration)
 			}
-			if spin < 0 {
-				return fmt.Errorf("--idle-spin %v: must not be negative", spin)
-			}
 			rep, err := bench.RunReactor(bench.ReactorConfig{
-				CPUs: cpus, Duration: duration, Batches: batches,
-				Idle: poller.IdlePolicy{Mode: mode, SpinFor: spin},
+				CPUs: cpus, Duration: duration, Batches: batches, Idle: pol,
 			})
 			if err != nil {
 				return err

@@ -155,3 +155,33 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchVerbsJSON(t *testing.T) {
+	out, _, err := run(t, "bench", "verbs", "--cores", "0x1", "--time", "50ms", "--msg", "256", "--write", "4k,1m", "--depth", "4", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Transport string `json:"transport"`
+		RoundTrip struct {
+			Count int64 `json:"count"`
+		} `json:"send_recv_round_trip"`
+		Writes []struct {
+			Size int    `json:"size"`
+			Ops  uint64 `json:"ops"`
+		} `json:"rdma_write"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Transport != "loop" || rep.RoundTrip.Count == 0 || len(rep.Writes) != 2 || rep.Writes[1].Size != 1<<20 || rep.Writes[1].Ops == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	for _, args := range [][]string{
+		{"--transport", "roce"}, {"--write", "0"}, {"--write", "2m"}, {"--time", "0s"}, {"--idle", "nap"}, {"--msg", "0"},
+	} {
+		if _, _, err := run(t, append([]string{"bench", "verbs", "--time", "10ms"}, args...)...); err == nil {
+			t.Errorf("bench verbs %v: no error", args)
+		}
+	}
+}
