@@ -26,6 +26,7 @@ func Run(t *testing.T, newFabric func(t *testing.T) Fabric) {
 		{"Flush", testFlush},
 		{"QPState", testQPState},
 		{"CQBatch", testCQBatch},
+		{"SRQ", testSRQ},
 		{"CM", testCM},
 		{"ZeroAllocs", testZeroAllocs},
 		{"Concurrency", testConcurrency},
@@ -1001,4 +1002,40 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+func testSRQ(t *testing.T, fab Fabric) {
+	if a := fab.NewDevice(t).Attr(); a.MaxSRQWR < 4 {
+		t.Skipf("MaxSRQWR %d", a.MaxSRQWR)
+	}
+	p := Connect(t, fab, func(c *PairConfig) { c.SRQ = 4; c.QP.MaxRecvSGE = 2 })
+	c, s := p.Client, p.Server
+	if n, err := s.QP.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{s.SGE(0, 64)}}}); n != 0 || !isErr(err, verbs.ErrInvalid) {
+		t.Errorf("PostRecv to a QP with an SRQ: took %d, %v; want 0, ErrInvalid", n, err)
+	}
+	wrs := make([]verbs.RecvWR, 5)
+	for i := range wrs {
+		wrs[i] = verbs.RecvWR{ID: uint64(50 + i), SGL: []verbs.SGE{s.SGE(i*1024, 100), s.SGE(i*1024+512, 100)}}
+	}
+	if n, err := s.SRQ.PostRecv([]verbs.RecvWR{{ID: 9, SGL: []verbs.SGE{s.SGE(0, 8), s.SGE(8, 8), s.SGE(16, 8)}}}); n != 0 || !isErr(err, verbs.ErrInvalid) {
+		t.Errorf("SRQ PostRecv with 3 SGEs (max 2): took %d, %v; want 0, ErrInvalid", n, err)
+	}
+	if n, err := s.SRQ.PostRecv(wrs); n != 4 || !isErr(err, verbs.ErrQueueFull) {
+		t.Errorf("SRQ PostRecv of 5 on a 4-deep SRQ: took %d, %v; want 4, ErrQueueFull", n, err)
+	}
+	Fill(c.Buf()[:150], 7)
+	PostSend(t, c.QP, verbs.SendWR{ID: 1, Op: verbs.OpSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{c.SGE(0, 150)}},
+		verbs.SendWR{ID: 2, Op: verbs.OpSendWithImm, Flags: verbs.SendSignaled, SGL: []verbs.SGE{c.SGE(0, 10)}, Imm: 42})
+	wcs := PollN(t, c.SendCQ, 2)
+	expectWC(t, wcs[0], 1, verbs.WCSuccess, verbs.WCSend, c.QP.QPN())
+	expectWC(t, wcs[1], 2, verbs.WCSuccess, verbs.WCSend, c.QP.QPN())
+	wcs = PollN(t, s.RecvCQ, 2)
+	expectWC(t, wcs[0], 50, verbs.WCSuccess, verbs.WCRecv, s.QP.QPN())
+	expectWC(t, wcs[1], 51, verbs.WCSuccess, verbs.WCRecv, s.QP.QPN())
+	if wcs[0].Len != 150 || !bytes.Equal(s.Buf()[:100], c.Buf()[:100]) || !bytes.Equal(s.Buf()[512:562], c.Buf()[100:150]) {
+		t.Errorf("SEND through an SRQ receive: Len %d or data differs", wcs[0].Len)
+	}
+	if wcs[1].Imm != 42 || wcs[1].Flags&verbs.WCWithImm == 0 {
+		t.Errorf("SEND_WITH_IMM through an SRQ: %s", FormatWCs(wcs[1:]))
+	}
 }

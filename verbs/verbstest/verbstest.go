@@ -83,7 +83,8 @@ type Side struct {
 	RecvCQ verbs.CQ
 	QP     verbs.QP
 	Conn   verbs.Conn
-	MR     verbs.MR // all of Mem, AllAccess
+	MR     verbs.MR  // all of Mem, AllAccess
+	SRQ    verbs.SRQ // with PairConfig.SRQ
 }
 
 // Buf is the side's registered buffer.
@@ -112,6 +113,9 @@ type PairConfig struct {
 	Server    verbs.ConnParam
 	MemSize   int
 	CQEntries int
+	// SRQ > 0 gives the server's QP a shared receive queue of that many
+	// WRs (Side.SRQ), made on its PD; the client never has one.
+	SRQ int
 }
 
 // Connect builds two devices of fab with a PD, a send and a receive CQ, a
@@ -139,7 +143,9 @@ func Connect(t testing.TB, fab Fabric, opts ...func(*PairConfig)) *Pair {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	client := NewSide(t, cdev, cfg)
+	ccfg := cfg
+	ccfg.SRQ = 0
+	client := NewSide(t, cdev, ccfg)
 	server := NewSide(t, sdev, cfg)
 
 	addr := fab.ListenAddr(t, sdev)
@@ -185,8 +191,8 @@ func Connect(t testing.TB, fab Fabric, opts ...func(*PairConfig)) *Pair {
 	return &Pair{Client: client, Server: server, Request: a.req}
 }
 
-// NewSide makes a PD, two CQs, an unconnected QP (in RESET) and a
-// registered buffer on dev as cfg says.
+// NewSide makes a PD, two CQs, an unconnected QP (in RESET), a registered
+// buffer and, if cfg.SRQ > 0, a shared receive queue on dev as cfg says.
 func NewSide(t testing.TB, dev verbs.Device, cfg PairConfig) *Side {
 	t.Helper()
 	s := &Side{Dev: dev, Attr: dev.Attr()}
@@ -210,6 +216,13 @@ func NewSide(t testing.TB, dev verbs.Device, cfg PairConfig) *Side {
 	t.Cleanup(func() { _ = s.MR.Dereg() })
 	qc := cfg.QP
 	qc.SendCQ, qc.RecvCQ = s.SendCQ, s.RecvCQ
+	if cfg.SRQ > 0 {
+		if s.SRQ, err = s.PD.CreateSRQ(cfg.SRQ, cfg.QP.MaxRecvSGE); err != nil {
+			t.Fatalf("verbstest: CreateSRQ(%d, %d): %v", cfg.SRQ, cfg.QP.MaxRecvSGE, err)
+		}
+		t.Cleanup(func() { _ = s.SRQ.Close() })
+		qc.SRQ = s.SRQ
+	}
 	if s.QP, err = s.PD.CreateQP(qc); err != nil {
 		t.Fatalf("verbstest: CreateQP(%+v): %v", qc, err)
 	}
