@@ -340,6 +340,24 @@ func testSendRecv(t *testing.T, fab Fabric) {
 			t.Errorf("receive wrote outside the bytes it was sent")
 		}
 	})
+	t.Run("SGLReadAtPost", func(t *testing.T) {
+		// The SGL is the caller's once PostSend returns: a SEND that waits
+		// for a receive must not read it again.
+		p := Connect(t, fab)
+		c, s := p.Client, p.Server
+		Fill(c.Buf()[:4096], 2)
+		sgl := []verbs.SGE{c.SGE(100, 40), c.SGE(1000, 24)}
+		PostSend(t, c.QP, verbs.SendWR{ID: 1, Op: verbs.OpSend, Flags: verbs.SendSignaled, SGL: sgl})
+		sgl[0], sgl[1] = c.SGE(2000, 1), c.SGE(3000, 1)
+		ExpectNoWC(t, c.SendCQ, 5*time.Millisecond, "a SEND waiting for a receive")
+		PostRecv(t, s.QP, verbs.RecvWR{ID: 2, SGL: []verbs.SGE{s.SGE(0, 256)}})
+		expectWC(t, PollOne(t, c.SendCQ), 1, verbs.WCSuccess, verbs.WCSend, c.QP.QPN())
+		wc := PollOne(t, s.RecvCQ)
+		want := append(append([]byte{}, c.Buf()[100:140]...), c.Buf()[1000:1024]...)
+		if wc.Len != 64 || !bytes.Equal(s.Buf()[:64], want) {
+			t.Errorf("SEND after its SGL was reused: Len %d (want 64) or data differs", wc.Len)
+		}
+	})
 	t.Run("WithImm", func(t *testing.T) {
 		p := Connect(t, fab)
 		c, s := p.Client, p.Server
@@ -538,10 +556,13 @@ func testInline(t *testing.T, fab Fabric) {
 		src := Mem(t, 4096)
 		Fill(src[:limit], 4)
 		want := bytes.Clone(src[:limit])
-		PostRecv(t, s.QP, verbs.RecvWR{ID: 1, SGL: []verbs.SGE{s.SGE(0, 256)}})
+		// No receive yet (RNR retry is infinite): the SEND waits, so a
+		// backend that read the buffer late would send the cleared bytes.
 		PostSend(t, c.QP, verbs.SendWR{ID: 2, Op: verbs.OpSend, Flags: verbs.SendSignaled | verbs.SendInline,
 			SGL: []verbs.SGE{{Addr: sgeAddr(src), Len: uint32(limit / 2)}, {Addr: sgeAddr(src[limit/2:]), Len: uint32(limit - limit/2)}}})
 		clear(src)
+		ExpectNoWC(t, c.SendCQ, 5*time.Millisecond, "an inline SEND waiting for a receive")
+		PostRecv(t, s.QP, verbs.RecvWR{ID: 1, SGL: []verbs.SGE{s.SGE(0, 256)}})
 		expectWC(t, PollOne(t, c.SendCQ), 2, verbs.WCSuccess, verbs.WCSend, c.QP.QPN())
 		wc := PollOne(t, s.RecvCQ)
 		expectWC(t, wc, 1, verbs.WCSuccess, verbs.WCRecv, s.QP.QPN())
