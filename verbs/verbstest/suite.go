@@ -83,12 +83,10 @@ func testDeviceAttr(t *testing.T, fab Fabric) {
 			t.Errorf("attribute check %q fails: %+v", c.name, a)
 		}
 	}
-	b := d2.Attr()
-	if a.GID == b.GID {
-		t.Errorf("two devices share GID %x", a.GID)
-	}
-	if a.NodeGUID != 0 && a.NodeGUID == b.NodeGUID {
-		t.Errorf("two devices share node GUID %#x", a.NodeGUID)
+	// Two devices of a fabric may be one port (ibv on a single HCA, in
+	// loopback), so their identities are not compared; each must be sane.
+	if b := d2.Attr(); b.MaxQP <= 0 || b.GID == [16]byte{} {
+		t.Errorf("second device: %+v", b)
 	}
 	if d1.Attr() != a {
 		t.Errorf("Attr changes between calls")
