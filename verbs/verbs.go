@@ -293,9 +293,11 @@ type QP interface {
 	Modify(attr QPAttr) error
 	// PostSend posts wrs in order and returns how many it took; on error
 	// wrs[n] is the one refused (ibv_post_send's bad_wr) and none after
-	// it was posted.
+	// it was posted. Before RTS it refuses with ErrState.
 	PostSend(wrs []SendWR) (int, error)
-	// PostRecv posts receives to the QP's own queue (not with an SRQ).
+	// PostRecv posts receives to the QP's own queue; a QP created with an
+	// SRQ refuses with ErrInvalid. In the error state they complete at once
+	// with WCWRFlushErr, as on hardware.
 	PostRecv(wrs []RecvWR) (int, error)
 	Close() error
 }
@@ -358,6 +360,12 @@ type Conn interface {
 	// PrivateData is what the other side sent with its accept (on the
 	// connecting side) or its request (on the accepting side).
 	PrivateData() []byte
+	// Param is what was agreed (rdma_cm's ESTABLISHED event): this side's
+	// ResponderResources (RDMA READs the peer may have outstanding here)
+	// and InitiatorDepth (READs this side may have outstanding there),
+	// each the lesser of what the two sides offered and the devices allow.
+	// PrivateData is not set.
+	Param() ConnParam
 	// Disconnect ends the connection: both QPs go to the error state and
 	// their outstanding work completes with WCWRFlushErr.
 	Disconnect() error

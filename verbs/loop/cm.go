@@ -188,7 +188,8 @@ func (r *request) Accept(qpi verbs.QP, param verbs.ConnParam) (verbs.Conn, error
 		l.close()
 		return nil, err
 	}
-	return &conn{q: q, peer: peerOf(r.from), priv: r.param.PrivateData, l: l}, nil
+	agreed := verbs.ConnParam{ResponderResources: uint8(accRR), InitiatorDepth: uint8(accID), RetryCount: param.RetryCount, RNRRetryCount: param.RNRRetryCount}
+	return &conn{q: q, peer: peerOf(r.from), priv: r.param.PrivateData, param: agreed, l: l}, nil
 }
 
 // bringUp moves q to INIT and RTR towards dest, with respRes reads the peer
@@ -266,7 +267,8 @@ func (d *device) Connect(ctx context.Context, addr string, qpi verbs.QP, cfg ver
 	}
 	q.link.Store(rep.link)
 	r.rtu <- nil
-	return &conn{q: q, peer: rep.peer, priv: rep.priv, l: rep.link}, nil
+	agreed := verbs.ConnParam{ResponderResources: uint8(rep.dstAtom), InitiatorDepth: uint8(rep.rdAtom), RetryCount: cfg.RetryCount, RNRRetryCount: cfg.RNRRetryCount}
+	return &conn{q: q, peer: rep.peer, priv: rep.priv, param: agreed, l: rep.link}, nil
 }
 
 // link is one connection, shared by both sides' Conns.
@@ -285,14 +287,16 @@ func (l *link) close() {
 }
 
 type conn struct {
-	q    *qp
-	peer verbs.Peer
-	priv []byte
-	l    *link
+	q     *qp
+	peer  verbs.Peer
+	priv  []byte
+	param verbs.ConnParam // negotiated, without private data
+	l     *link
 }
 
-func (c *conn) QP() verbs.QP          { return c.q }
-func (c *conn) Peer() verbs.Peer      { return c.peer }
-func (c *conn) PrivateData() []byte   { return c.priv }
-func (c *conn) Done() <-chan struct{} { return c.l.done }
-func (c *conn) Disconnect() error     { c.l.close(); return nil }
+func (c *conn) QP() verbs.QP           { return c.q }
+func (c *conn) Peer() verbs.Peer       { return c.peer }
+func (c *conn) PrivateData() []byte    { return c.priv }
+func (c *conn) Param() verbs.ConnParam { return c.param }
+func (c *conn) Done() <-chan struct{}  { return c.l.done }
+func (c *conn) Disconnect() error      { c.l.close(); return nil }

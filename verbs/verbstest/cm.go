@@ -49,6 +49,14 @@ func testCM(t *testing.T, fab Fabric) {
 		if got := p.Request.Param; got.InitiatorDepth != 3 || got.ResponderResources != 2 || !bytes.Equal(got.PrivateData, req) {
 			t.Errorf("ConnRequest.Param = %+v, want the requester's InitiatorDepth 3, ResponderResources 2 and private data", got)
 		}
+		// Negotiation: each side's READs outstanding at the other are
+		// bounded by what the other accepts.
+		if got := c.Conn.Param(); got.InitiatorDepth > 3 || got.ResponderResources > 2 || got.PrivateData != nil {
+			t.Errorf("connecting Conn.Param() = %+v, want InitiatorDepth <= 3, ResponderResources <= 2", got)
+		}
+		if cp, sp := c.Conn.Param(), s.Conn.Param(); cp.InitiatorDepth != sp.ResponderResources || cp.ResponderResources != sp.InitiatorDepth {
+			t.Errorf("the two sides disagree: client %+v, server %+v", cp, sp)
+		}
 		if p.Request.Device == nil {
 			t.Errorf("ConnRequest.Device is nil")
 		}
@@ -78,6 +86,25 @@ func testCM(t *testing.T, fab Fabric) {
 		expectWC(t, wc, 1, verbs.WCSuccess, verbs.WCRecv, c.QP.QPN())
 		if wc.Len != 50 || !bytes.Equal(c.Buf()[:50], s.Buf()[:50]) {
 			t.Errorf("server to client SEND: Len %d or data differs", wc.Len)
+		}
+	})
+	t.Run("Negotiation", func(t *testing.T) {
+		p := Connect(t, fab, func(c *PairConfig) {
+			c.Client.InitiatorDepth, c.Client.ResponderResources = 8, 4
+			c.Server.InitiatorDepth, c.Server.ResponderResources = 16, 2
+		})
+		c, s := p.Client, p.Server
+		limit := func(v int) uint8 {
+			return uint8(min(v, c.Attr.MaxQPRdAtom, c.Attr.MaxQPInitRdAtom, s.Attr.MaxQPRdAtom, s.Attr.MaxQPInitRdAtom))
+		}
+		// The client may have min(8, the server's 2) READs at the server;
+		// the server min(16, the client's 4) at the client.
+		want := verbs.ConnParam{InitiatorDepth: limit(2), ResponderResources: limit(4)}
+		if got := c.Conn.Param(); got.InitiatorDepth != want.InitiatorDepth || got.ResponderResources != want.ResponderResources {
+			t.Errorf("client Param() = %+v, want InitiatorDepth %d, ResponderResources %d", got, want.InitiatorDepth, want.ResponderResources)
+		}
+		if got := s.Conn.Param(); got.InitiatorDepth != want.ResponderResources || got.ResponderResources != want.InitiatorDepth {
+			t.Errorf("server Param() = %+v, want InitiatorDepth %d, ResponderResources %d", got, want.ResponderResources, want.InitiatorDepth)
 		}
 	})
 	t.Run("Reject", func(t *testing.T) {
