@@ -413,9 +413,8 @@ func (v *secondsValue) Type() string { return "duration" }
 
 func newBenchReactorCmd() *cobra.Command {
 	var (
-		cores, format, idle string
-		duration, spin      time.Duration
-		batches             []int
+		f       pairFlags
+		batches []int
 	)
 	cmd := &cobra.Command{
 		Use:   "reactor",
@@ -431,39 +430,20 @@ These are the floors every cross-core hand-off in the target pays.`,
   usrpt bench reactor --idle adaptive --output-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := outputFormat(format); err != nil {
-				return err
-			}
-			pol, err := idlePolicy(idle, spin)
+			cpus, pol, err := f.resolve()
 			if err != nil {
 				return err
-			}
-			cpus, err := reactorCPUs(cores)
-			if err != nil {
-				return err
-			}
-			if duration <= 0 {
-				return fmt.Errorf("--time %v: must be positive", duration)
 			}
 			rep, err := bench.RunReactor(bench.ReactorConfig{
-				CPUs: cpus, Duration: duration, Batches: batches, Idle: pol,
+				CPUs: cpus, Duration: f.duration, Batches: batches, Idle: pol,
 			})
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return rep.WriteText(cmd.OutOrStdout())
+			return f.emit(cmd.OutOrStdout(), rep)
 		},
 	}
-	cmd.Flags().StringVar(&cores, "cores", "", "core mask; the first two CPUs are used (default: all online CPUs)")
-	cmd.Flags().DurationVar(&duration, "time", time.Second, "duration of each phase")
+	f.register(cmd.Flags())
 	cmd.Flags().IntSliceVar(&batches, "batch", []int{1, 32}, "ring transfer batch sizes")
-	cmd.Flags().StringVar(&idle, "idle", "busy", "idle policy: busy or adaptive")
-	cmd.Flags().DurationVar(&spin, "idle-spin", poller.DefaultSpinFor, "adaptive policy: how long a reactor spins after its last work before it sleeps")
-	cmd.Flags().StringVarP(&format, "output-format", "o", "text", "text or json")
 	return cmd
 }

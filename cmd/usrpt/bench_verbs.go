@@ -3,15 +3,58 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/usrpt/usrpt/bench"
 	"github.com/usrpt/usrpt/internal/sysfs"
 	"github.com/usrpt/usrpt/poller"
 	"github.com/usrpt/usrpt/verbs"
 	"github.com/usrpt/usrpt/verbs/loop"
 )
+
+// pairFlags are the flags of the benchmarks that run on two pinned
+// reactors (reactor, verbs).
+type pairFlags struct {
+	cores, format, idle string
+	duration, spin      time.Duration
+}
+
+func (f *pairFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.cores, "cores", "", "core mask; the first two CPUs are used (default: all online CPUs)")
+	fl.DurationVar(&f.duration, "time", time.Second, "duration of each phase")
+	fl.StringVar(&f.idle, "idle", "busy", "idle policy: busy or adaptive")
+	fl.DurationVar(&f.spin, "idle-spin", poller.DefaultSpinFor, "adaptive policy: how long a reactor spins after its last work before it sleeps")
+	fl.StringVarP(&f.format, "output-format", "o", "text", "text or json")
+}
+
+// resolve checks the flags and returns the CPUs and the idle policy.
+func (f *pairFlags) resolve() ([]int, poller.IdlePolicy, error) {
+	if err := outputFormat(f.format); err != nil {
+		return nil, poller.IdlePolicy{}, err
+	}
+	pol, err := idlePolicy(f.idle, f.spin)
+	if err != nil {
+		return nil, pol, err
+	}
+	if f.duration <= 0 {
+		return nil, pol, fmt.Errorf("--time %v: must be positive", f.duration)
+	}
+	cpus, err := reactorCPUs(f.cores)
+	return cpus, pol, err
+}
+
+// emit writes rep as --output-format says.
+func (f *pairFlags) emit(w io.Writer, rep interface{ WriteText(io.Writer) error }) error {
+	if f.format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(w)
+}
 
 // reactorCPUs is --cores resolved against the online CPUs (all of them
 // when empty).
@@ -40,10 +83,10 @@ func idlePolicy(idle string, spin time.Duration) (poller.IdlePolicy, error) {
 
 func newBenchVerbsCmd() *cobra.Command {
 	var (
-		cores, format, idle, transport string
-		duration, spin                 time.Duration
-		msg, depth                     int
-		writeSizes                     []string
+		f          pairFlags
+		transport  string
+		msg, depth int
+		writeSizes []string
 	)
 	cmd := &cobra.Command{
 		Use:   "verbs",
@@ -63,19 +106,9 @@ issues.`,
   usrpt bench verbs --output-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := outputFormat(format); err != nil {
-				return err
-			}
-			pol, err := idlePolicy(idle, spin)
+			cpus, pol, err := f.resolve()
 			if err != nil {
 				return err
-			}
-			cpus, err := reactorCPUs(cores)
-			if err != nil {
-				return err
-			}
-			if duration <= 0 {
-				return fmt.Errorf("--time %v: must be positive", duration)
 			}
 			var writes []int
 			for _, w := range writeSizes {
@@ -92,30 +125,21 @@ issues.`,
 				return fmt.Errorf("--transport %q: only loop exists so far (roce and ibv are still to come)", transport)
 			}
 			rep, err := bench.RunVerbs(bench.VerbsConfig{
-				Transport: transport, Open: openLoopPair, CPUs: cpus, Duration: duration,
+				Transport: transport, Open: openLoopPair, CPUs: cpus, Duration: f.duration,
 				MsgSize: msg, Writes: writes, Depth: depth, Idle: pol,
 			})
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return rep.WriteText(cmd.OutOrStdout())
+			return f.emit(cmd.OutOrStdout(), rep)
 		},
 	}
 	fl := cmd.Flags()
+	f.register(fl)
 	fl.StringVar(&transport, "transport", "loop", "RDMA transport: loop")
-	fl.StringVar(&cores, "cores", "", "core mask; the first two CPUs are used (default: all online CPUs)")
-	fl.DurationVar(&duration, "time", time.Second, "duration of each phase")
 	fl.IntVar(&msg, "msg", 64, "SEND/RECV message size in bytes")
 	fl.StringSliceVar(&writeSizes, "write", []string{"4k", "64k"}, "RDMA WRITE sizes, comma separated (k, m: powers of 1024)")
 	fl.IntVar(&depth, "depth", 16, "RDMA WRITEs in flight")
-	fl.StringVar(&idle, "idle", "busy", "idle policy: busy or adaptive")
-	fl.DurationVar(&spin, "idle-spin", poller.DefaultSpinFor, "adaptive policy: how long a reactor spins after its last work before it sleeps")
-	fl.StringVarP(&format, "output-format", "o", "text", "text or json")
 	return cmd
 }
 
