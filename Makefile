@@ -59,8 +59,8 @@ bench:
 # Until the SRP path exists the demo is local: a verified random read/write
 # mix on a RAM disk, then the reactor runtime's cross-core costs.
 demo: build
-	$(BIN) bench --engine mem --size 256MiB --rw randrw --rwmixread 70 --bs 4k --iodepth 16 --runtime $(DEMO_TIME) --verify --verify-prefill
-	$(BIN) bench reactor --time 1s
+	$(BIN) bench --engine mem --size 256MiB --rw randrw --rwmixread 70 --bs 4k --iodepth 16 --runtime $(DEMO_TIME) --verify --verify-prefill --layer scsi
+	$(BIN) bench verbs --time 1s
 
 bench-fio:
 	scripts/bench-fio.sh $(BENCH_DIR)
