@@ -26,10 +26,10 @@ const (
 	ErrIndirectTotal    // descriptor lengths add up to more than TOTAL LENGTH, or (whole table in the IU) not to it
 	ErrImmOffset        // immediate data would start inside the header or descriptors
 	// Login rules: SRP_LOGIN_REJ.
-	ErrLoginITIULen    // REQUEST IT IU LENGTH below 64: reason 0x00010002
-	ErrLoginMultiChan  // reserved MULTI-CHANNEL ACTION (2, 3): reason 0x00010000
-	ErrLoginShort      // login request too short: reason 0x00010000
-	ErrLoginOpcode     // login request with another IU type: reason 0x00010000
+	ErrLoginITIULen   // REQUEST IT IU LENGTH below 64: reason 0x00010002
+	ErrLoginMultiChan // reserved MULTI-CHANNEL ACTION (2, 3): reason 0x00010000
+	ErrLoginShort     // login request too short: reason 0x00010000
+	ErrLoginOpcode    // login request with another IU type: reason 0x00010000
 	// Rules for IUs a target sends, checked by an initiator.
 	ErrRspLen   // SRP_RSP response or sense data reach past the IU
 	ErrRspResid // SRP_RSP sets both OVER and UNDER for one direction
@@ -116,4 +116,3 @@ func (e Error) LoginRej() RejReason {
 	}
 	return RejUnable
 }
-

@@ -6,7 +6,7 @@ import (
 )
 
 // Opcode is an IU's first byte, its IU type (SRP r16a 5.1 table 8; SRP-2
-// adds none; Linux include/scsi/srp.h enum srp_iu_opcode... values).
+// adds none; the values of Linux include/scsi/srp.h).
 type Opcode uint8
 
 // IU types. The direction is in the comment; T→I IUs have bit 7 set,
@@ -142,7 +142,7 @@ func check(b []byte, op Opcode, n int) error {
 	return nil
 }
 
-// clear zeroes b[:n]: builders start from zero so reserved fields are 0.
+// zero clears b: builders start from zero so reserved fields are 0.
 func zero(b []byte) {
 	for i := range b {
 		b[i] = 0
