@@ -1,43 +1,20 @@
 package scsi_test
 
 import (
-	"bytes"
-	"encoding/hex"
-	"flag"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	goldenfile "github.com/usrpt/usrpt/internal/golden"
 	"github.com/usrpt/usrpt/ioengine"
 	"github.com/usrpt/usrpt/ioengine/mem"
 	"github.com/usrpt/usrpt/scsi"
 )
 
-var update = flag.Bool("update", false, "rewrite scsi/testdata/*.golden")
-
-// golden compares got with testdata/name.golden, a hex dump; -update
-// rewrites the file (then review it against the spec).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	dump := []byte(hex.Dump(got))
-	if *update {
-		if err := os.WriteFile(path, dump, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./scsi -update)", err)
-	}
-	if !bytes.Equal(dump, want) {
-		t.Errorf("%s differs from %s:\ngot:\n%swant:\n%s", name, path, dump, want)
-	}
-}
+// golden compares got with testdata/name.golden (internal/golden; -update
+// rewrites the files, then review them against the spec).
+func golden(t *testing.T, name string, got []byte) { t.Helper(); goldenfile.Check(t, name, got) }
 
 const testSerial = "usrpt-0001"
 

@@ -1,36 +1,14 @@
 package srp_test
 
 import (
-	"bytes"
-	"encoding/hex"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
+
+	goldenfile "github.com/usrpt/usrpt/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite srp/testdata/*.golden")
-
-// golden compares got with testdata/name.golden, a hex dump; -update
-// rewrites the file (then review it against the reference offsets).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	dump := []byte(hex.Dump(got))
-	if *update {
-		if err := os.WriteFile(path, dump, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./srp -update)", err)
-	}
-	if !bytes.Equal(dump, want) {
-		t.Errorf("%s differs from %s:\ngot:\n%swant:\n%s", name, path, dump, want)
-	}
-}
+// golden compares got with testdata/name.golden (internal/golden; -update
+// rewrites the files, then review them against the spec).
+func golden(t *testing.T, name string, got []byte) { t.Helper(); goldenfile.Check(t, name, got) }
 
 // iu is a little builder for hand-made IUs: set big-endian fields at
 // offsets, exactly as the reference lists them.

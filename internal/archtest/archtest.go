@@ -36,6 +36,7 @@ var Rules = []Rule{
 	{Prefix: "internal/hugemem"},
 	{Prefix: "internal/sysfs"},
 	{Prefix: "internal/archtest"},
+	{Prefix: "internal/golden"}, // test helper: golden files
 	{Prefix: "poller", May: []string{"internal/ring", "internal/sysfs", "poller"}},
 	// The ioengine interface is standard library only (scsi uses it);
 	// engines under it may use the internals.
