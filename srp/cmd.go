@@ -296,7 +296,7 @@ func (c *Cmd) Put(b []byte, immDataOffset int) int {
 		return 0
 	}
 	b = b[:end]
-	zero(b[:off])
+	clear(b[:off])
 	b[0] = byte(OpCmd)
 	b[1] = c.SolNot
 	b[5] = byte(c.DataOut.Format)<<4 | byte(c.DataIn.Format)
@@ -314,7 +314,7 @@ func (c *Cmd) Put(b []byte, immDataOffset int) int {
 		case FmtImmediate:
 			be.PutUint32(b[off:], uint32(len(d.List)))
 			off += ImmHdrLen
-			zero(b[off:immDataOffset])
+			clear(b[off:immDataOffset])
 			copy(b[immDataOffset:], d.List)
 		case FmtIndirect:
 			d.Desc.Put(b[off:])

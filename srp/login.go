@@ -107,7 +107,7 @@ func (r *LoginReq) Put(b []byte) int {
 		return 0
 	}
 	b = b[:LoginReqLen]
-	zero(b)
+	clear(b)
 	b[0] = byte(OpLoginReq)
 	copy(b[8:], r.Tag[:])
 	be.PutUint32(b[16:], r.ReqITIULen)
@@ -126,7 +126,7 @@ func (r *LoginReq) PutRDMA(b []byte) int {
 		return 0
 	}
 	b = b[:LoginReqRDMALen]
-	zero(b)
+	clear(b)
 	copy(b[0:], r.Tag[:])
 	be.PutUint16(b[8:], uint16(r.BufFmt))
 	b[10] = byte(r.Flags)
@@ -167,7 +167,7 @@ func (r *LoginRsp) Put(b []byte) int {
 		return 0
 	}
 	b = b[:LoginRspLen]
-	zero(b)
+	clear(b)
 	b[0] = byte(OpLoginRsp)
 	be.PutUint32(b[4:], r.ReqLimDelta)
 	copy(b[8:], r.Tag[:])
@@ -240,7 +240,7 @@ func (r *LoginRej) Put(b []byte) int {
 		return 0
 	}
 	b = b[:LoginRejLen]
-	zero(b)
+	clear(b)
 	b[0] = byte(OpLoginRej)
 	be.PutUint32(b[4:], uint32(r.Reason))
 	copy(b[8:], r.Tag[:])

@@ -157,7 +157,7 @@ func (a *AerReq) Put(b []byte) int {
 	}
 	sense := min(len(a.Sense), len(b)-AerReqLen)
 	b = b[:AerReqLen+sense]
-	zero(b[:AerReqLen])
+	clear(b[:AerReqLen])
 	b[0] = byte(OpAerReq)
 	b[1] = a.SolNot
 	be.PutUint32(b[4:], a.ReqLimDelta)
@@ -188,7 +188,7 @@ func putTagOnly(b []byte, op Opcode, tag Tag) int {
 		return 0
 	}
 	b = b[:16]
-	zero(b)
+	clear(b)
 	b[0] = byte(op)
 	copy(b[8:], tag[:])
 	return 16
@@ -201,7 +201,7 @@ func putReq(b []byte, op Opcode, solNot uint8, v uint32, tag Tag) int {
 		return 0
 	}
 	b = b[:16]
-	zero(b)
+	clear(b)
 	b[0] = byte(op)
 	b[1] = solNot
 	be.PutUint32(b[4:], v)

@@ -55,7 +55,7 @@ func (r *Rsp) Put(b []byte) int {
 	n := RspLen + len(r.RespData)
 	sense := min(len(r.Sense), len(b)-n)
 	b = b[:n+sense]
-	zero(b[:RspLen])
+	clear(b[:RspLen])
 	flags := r.Flags &^ (RspValid | SnsValid)
 	if len(r.RespData) > 0 {
 		flags |= RspValid
@@ -201,7 +201,7 @@ func (t *TskMgmt) Put(b []byte) int {
 		return 0
 	}
 	b = b[:TskMgmtLen]
-	zero(b)
+	clear(b)
 	b[0] = byte(OpTskMgmt)
 	b[1] = t.SolNot
 	copy(b[8:], t.Tag[:])

@@ -142,11 +142,4 @@ func check(b []byte, op Opcode, n int) error {
 	return nil
 }
 
-// zero clears b: builders start from zero so reserved fields are 0.
-func zero(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
-
 var be = binary.BigEndian
