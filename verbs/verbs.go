@@ -250,7 +250,8 @@ type Device interface {
 	// Listen starts accepting connections at addr (backend-specific:
 	// "IP:port" for roce and ibv, any name for loop).
 	Listen(addr string) (Listener, error)
-	// Connect connects qp (in RESET) to the listener at addr, carrying
+	// Connect connects qp (in RESET, or in INIT with receives already
+	// posted, as rdma_cm users post them) to the listener at addr, carrying
 	// cfg.PrivateData in the request. It returns when the connection is
 	// established, with the peer's accept private data, or with a
 	// *RejectError carrying the peer's reject private data.
@@ -346,8 +347,10 @@ type ConnRequest struct {
 	}
 }
 
-// Accept connects qp (in RESET) to the requester, sending param's private
-// data, and returns once the connection is established.
+// Accept connects qp (in RESET, or in INIT with receives already posted,
+// so that nothing the requester sends first meets an empty receive queue)
+// to the requester, sending param's private data, and returns once the
+// connection is established. The connection manager sets the QP's access.
 func (r *ConnRequest) Accept(qp QP, param ConnParam) (Conn, error) { return r.Answer.Accept(qp, param) }
 
 // Reject refuses the request with privateData (an SRP LOGIN_REJ, say).

@@ -162,8 +162,8 @@ func (r *request) Accept(qpi verbs.QP, param verbs.ConnParam) (verbs.Conn, error
 	if len(param.PrivateData) > maxPrivRep {
 		return nil, fmt.Errorf("loop: %d bytes of accept private data (at most %d): %w", len(param.PrivateData), maxPrivRep, verbs.ErrInvalid)
 	}
-	if q.State() != verbs.QPReset {
-		return nil, fmt.Errorf("loop: Accept with a QP in %v: %w", q.State(), verbs.ErrState)
+	if st := q.State(); st != verbs.QPReset && st != verbs.QPInit {
+		return nil, fmt.Errorf("loop: Accept with a QP in %v: %w", st, verbs.ErrState)
 	}
 	if err := r.take(); err != nil {
 		return nil, err
@@ -218,8 +218,8 @@ func (d *device) Connect(ctx context.Context, addr string, qpi verbs.QP, cfg ver
 	if len(cfg.PrivateData) > maxPrivReq {
 		return nil, fmt.Errorf("loop: %d bytes of request private data (at most %d): %w", len(cfg.PrivateData), maxPrivReq, verbs.ErrInvalid)
 	}
-	if q.State() != verbs.QPReset {
-		return nil, fmt.Errorf("loop: Connect with a QP in %v: %w", q.State(), verbs.ErrState)
+	if st := q.State(); st != verbs.QPReset && st != verbs.QPInit {
+		return nil, fmt.Errorf("loop: Connect with a QP in %v: %w", st, verbs.ErrState)
 	}
 	cfg.PrivateData = slices.Clone(cfg.PrivateData)
 	f := d.fab

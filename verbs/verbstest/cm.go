@@ -28,6 +28,31 @@ func waitDone(t testing.TB, name string, c verbs.Conn) {
 }
 
 func testCM(t *testing.T, fab Fabric) {
+	t.Run("ReceivesPostedInInit", func(t *testing.T) {
+		// rdma_cm users post receives while the QP is in INIT, before
+		// rdma_accept or rdma_connect, so that the first message of either
+		// side finds one. The CM keeps them and sets the access.
+		pre := func(s *Side) {
+			if err := s.QP.Modify(verbs.QPAttr{State: verbs.QPInit}); err != nil {
+				t.Fatalf("Modify RESET -> INIT: %v", err)
+			}
+			PostRecv(t, s.QP, verbs.RecvWR{ID: 7, SGL: []verbs.SGE{s.SGE(0, 64)}})
+		}
+		p := Connect(t, fab, func(c *PairConfig) { c.BeforeAccept, c.BeforeConnect = pre, pre })
+		c, s := p.Client, p.Server
+		Fill(c.Buf()[100:140], 3)
+		PostSend(t, c.QP, verbs.SendWR{ID: 1, Op: verbs.OpSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{c.SGE(100, 40)}})
+		expectWC(t, PollOne(t, c.SendCQ), 1, verbs.WCSuccess, verbs.WCSend, c.QP.QPN())
+		wc := PollOne(t, s.RecvCQ)
+		expectWC(t, wc, 7, verbs.WCSuccess, verbs.WCRecv, s.QP.QPN())
+		if wc.Len != 40 || !bytes.Equal(s.Buf()[:40], c.Buf()[100:140]) {
+			t.Errorf("SEND into a receive posted in INIT: Len %d or data differs", wc.Len)
+		}
+		// RDMA into the accepting side still needs the access the CM grants.
+		PostSend(t, c.QP, verbs.SendWR{ID: 2, Op: verbs.OpRDMAWrite, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{c.SGE(100, 8)}, RemoteAddr: s.Addr(200), RKey: s.MR.RKey()})
+		expectWC(t, PollOne(t, c.SendCQ), 2, verbs.WCSuccess, verbs.WCRDMAWrite, c.QP.QPN())
+	})
 	t.Run("PrivateDataAndPeer", func(t *testing.T) {
 		req := []byte("login request from the initiator")
 		rsp := []byte("login response")

@@ -116,6 +116,10 @@ type PairConfig struct {
 	// SRQ > 0 gives the server's QP a shared receive queue of that many
 	// WRs (Side.SRQ), made on its PD; the client never has one.
 	SRQ int
+	// BeforeConnect and BeforeAccept, when set, run on each side's fresh
+	// Side just before Connect and Accept: to move the QP to INIT and
+	// post receives first, as rdma_cm users do.
+	BeforeConnect, BeforeAccept func(*Side)
 }
 
 // Connect builds two devices of fab with a PD, a send and a receive CQ, a
@@ -169,12 +173,18 @@ func Connect(t testing.TB, fab Fabric, opts ...func(*PairConfig)) *Pair {
 			ch <- accepted{err: fmt.Errorf("listener accept: %w", err)}
 			return
 		}
+		if cfg.BeforeAccept != nil {
+			cfg.BeforeAccept(server)
+		}
 		conn, err := req.Accept(server.QP, cfg.Server)
 		if err != nil {
 			err = fmt.Errorf("accept the request: %w", err)
 		}
 		ch <- accepted{req, conn, err}
 	}()
+	if cfg.BeforeConnect != nil {
+		cfg.BeforeConnect(client)
+	}
 	cconn, cerr := cdev.Connect(ctx, addr, client.QP, cfg.Client)
 	if cerr != nil {
 		cancel()
