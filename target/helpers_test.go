@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usrpt/usrpt/internal/hugemem"
+	"github.com/usrpt/usrpt/ioengine"
 	"github.com/usrpt/usrpt/ioengine/mem"
 	"github.com/usrpt/usrpt/poller"
 	"github.com/usrpt/usrpt/scsi"
@@ -46,6 +47,13 @@ func testCPUs(n int) []int {
 
 func newRig(t testing.TB, opts ...func(*Config)) *rig {
 	t.Helper()
+	return newRigWith(t, nil, opts...)
+}
+
+// newRigWith is newRig with the LU's engine wrapped by wrap (fault
+// injection), when wrap is not nil.
+func newRigWith(t testing.TB, wrap func(ioengine.Device) ioengine.Device, opts ...func(*Config)) *rig {
+	t.Helper()
 	fab := loop.NewFabric()
 	tdev, err := fab.NewDevice("tgt")
 	if err != nil {
@@ -57,7 +65,7 @@ func newRig(t testing.TB, opts ...func(*Config)) *rig {
 	}
 	cfg := Config{
 		GUID: testGUID, CPUs: testCPUs(2), Idle: poller.IdlePolicy{Mode: poller.IdleAdaptive, SpinFor: 5 * time.Millisecond, MaxSleep: 200 * time.Microsecond},
-		ACLs:     []ACL{{Name: "all", Initiators: []string{"*"}}},
+		ACLs:      []ACL{{Name: "all", Initiators: []string{"*"}}},
 		SmallBufs: 64, LargeBufs: 4, Pages: hugemem.PagesSmall,
 	}
 	for _, o := range opts {
@@ -67,9 +75,13 @@ func newRig(t testing.TB, opts ...func(*Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := mem.Open(rigLUBytes, 512)
+	var eng ioengine.Device
+	eng, err = mem.Open(rigLUBytes, 512)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		eng = wrap(eng)
 	}
 	lu, err := scsi.NewLU(scsi.Config{Engine: eng, BlockSize: 512, Serial: "rig0"})
 	if err != nil {
@@ -173,6 +185,12 @@ func (r *rig) dial(o loginOpt) (*client, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.close)
+	if err := c.qp.Modify(verbs.QPAttr{State: verbs.QPInit}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.nrecv {
+		c.postRecv(i)
+	}
 	pd := o.raw
 	if pd == nil {
 		var b [srp.LoginReqRDMALen]byte
@@ -193,9 +211,6 @@ func (r *rig) dial(o loginOpt) (*client, error) {
 			return nil, &rejected{rej}
 		}
 		return nil, err
-	}
-	for i := range c.nrecv {
-		c.postRecv(i)
 	}
 	if c.rsp, err = srp.ParseLoginRsp(c.conn.PrivateData()); err != nil {
 		t.Fatalf("LOGIN_RSP: %v", err)

@@ -427,6 +427,20 @@ func (t *Target) login(req *verbs.ConnRequest) {
 	var b [srp.LoginRspLen]byte
 	rsp.Put(b[:])
 	depth := min(int(req.Param.ResponderResources), cfg.RDMAReads, max(req.Device.Attr().MaxQPInitRdAtom, 1))
+	// Receives go up before the accept, as ib_srpt posts them: the
+	// initiator may send its first SRP_CMD the moment it has LOGIN_RSP.
+	if err := ch.qp.Modify(verbs.QPAttr{State: verbs.QPInit}); err != nil {
+		ch.free1()
+		if fresh {
+			nx.sn.Close()
+		}
+		t.reject(req, lr.Tag, srp.RejNoResources, fmt.Sprintf("QP to INIT: %v", err))
+		return
+	}
+	for i := range ch.recvs {
+		ch.repost(int32(i))
+	}
+	ch.flush()
 	conn, err := req.Accept(ch.qp, verbs.ConnParam{PrivateData: b[:], InitiatorDepth: uint8(depth), RNRRetryCount: 7, RetryCount: 7})
 	if err != nil {
 		ch.free1()
@@ -445,12 +459,6 @@ func (t *Target) login(req *verbs.ConnRequest) {
 	t.chans[ch.id] = ch
 	rx.nchan++
 	t.logins.Add(1)
-	// Receives go up before the reactor owns the channel; an initiator
-	// that sends first meets receiver-not-ready and retries (RNR retry 7).
-	for i := range ch.recvs {
-		ch.repost(int32(i))
-	}
-	ch.flush()
 	for !rx.pr.Send(addChannel, ch) {
 		time.Sleep(time.Millisecond)
 	}

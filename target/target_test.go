@@ -62,3 +62,165 @@ func TestLoginAndIO(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestLargeTransfersAndWaits moves 1 MiB transfers (16 RDMA operations of
+// 64 KiB each) with more in flight than the reactor has large buffers, so
+// that requests wait for buffers, read slots and send slots.
+func TestLargeTransfersAndWaits(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.LargeBufs = 2; c.RDMAReads = 2 })
+	c := r.login(1)
+	const n = 1 << 20
+	for i := range 2 * n {
+		c.data[i] = byte(i ^ i>>11)
+	}
+	for k := range 2 {
+		c.send(c.cmd(uint64(10+k), rw16(true, uint64(k)*n/512, n/512), direct(c.desc(k*n, n)), srp.DataBuf{}))
+	}
+	for range 2 {
+		b := c.mustRecv()
+		rsp, err := srp.ParseRsp(b)
+		if err != nil || rsp.Status != 0 {
+			t.Fatalf("write: %v %+v", err, rsp)
+		}
+	}
+	// Read both back, three at a time (one waits for a buffer).
+	clear(c.data[2*n : 4*n])
+	for k := range 3 {
+		c.send(c.cmd(uint64(20+k), rw16(false, uint64(k%2)*n/512, n/512), srp.DataBuf{}, direct(c.desc(2*n+(k%2)*n, n))))
+	}
+	for range 3 {
+		rsp, err := srp.ParseRsp(c.mustRecv())
+		if err != nil || rsp.Status != 0 {
+			t.Fatalf("read: %v %+v", err, rsp)
+		}
+	}
+	if !bytes.Equal(c.data[:2*n], c.data[2*n:4*n]) {
+		t.Fatal("1 MiB read back differs")
+	}
+	st := r.tgt.Stats()
+	if st.Total.BufferWaits == 0 {
+		t.Errorf("no buffer waits with 3 large reads and 2 buffers: %+v", st.Total)
+	}
+}
+
+func TestManyInFlight(t *testing.T) {
+	r := newRig(t)
+	c := r.login(1)
+	// Fill the credits with 4 KiB reads and writes, all at once.
+	const k = DefaultCredits
+	for i := range k {
+		if i%2 == 0 {
+			c.send(c.cmd(uint64(i), rw16(true, uint64(i)*8, 8), direct(c.desc(i*4096, 4096)), srp.DataBuf{}))
+		} else {
+			c.send(c.cmd(uint64(i), rw16(false, uint64(i)*8, 8), srp.DataBuf{}, direct(c.desc(i*4096, 4096))))
+		}
+	}
+	var delta uint32
+	seen := map[uint64]bool{}
+	for range k {
+		rsp, err := srp.ParseRsp(c.mustRecv())
+		if err != nil || rsp.Status != 0 {
+			t.Fatalf("%v %+v", err, rsp)
+		}
+		if seen[rsp.Tag.Uint64()] {
+			t.Fatalf("tag %v answered twice", rsp.Tag)
+		}
+		seen[rsp.Tag.Uint64()] = true
+		delta += rsp.ReqLimDelta
+	}
+	if delta != k {
+		t.Fatalf("credits returned %d, want %d", delta, k)
+	}
+}
+
+func TestMultichannel(t *testing.T) {
+	r := newRig(t)
+	a := r.login(1)
+	o := defaultLogin(1)
+	o.req.Flags = srp.MultiChanMulti
+	b, err := r.dial(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.rsp.Flags&srp.ChanResultMask != srp.ChanMaintained {
+		t.Fatalf("MULTI: flags %#x", b.rsp.Flags)
+	}
+	if b.rsp.Flags&srp.LoginImmSupp != 0 {
+		t.Fatal("immediate data granted without being asked for")
+	}
+	ss := r.tgt.Sessions()
+	if len(ss) != 1 || len(ss[0].Channels) != 2 || ss[0].Channels[0].Reactor == ss[0].Channels[1].Reactor {
+		t.Fatalf("sessions %+v: want one nexus with two channels on two reactors", ss)
+	}
+	// Both channels work on the same nexus: b has no unit attention left.
+	if rsp := b.do(1, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{}); rsp.Status != 0 {
+		t.Fatalf("TUR on the second channel: %+v", rsp)
+	}
+	// A SINGLE login of the same initiator terminates both.
+	o = defaultLogin(1)
+	c, err := r.dial(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rsp.Flags&srp.ChanResultMask != srp.ChanTerminated {
+		t.Fatalf("SINGLE: flags %#x", c.rsp.Flags)
+	}
+	for _, old := range []*client{a, b} {
+		iu := old.mustRecv()
+		lo, err := srp.ParseTLogout(iu)
+		if err != nil || lo.Reason != srp.LogoutMultiChan {
+			t.Fatalf("old channel got %x (%v), want T_LOGOUT reason 4", iu, err)
+		}
+	}
+	waitFor(t, "old channels gone", func() bool {
+		ss := r.tgt.Sessions()
+		return len(ss) == 1 && len(ss[0].Channels) == 1
+	})
+	c.clearUA()
+	// Another initiator is a separate nexus and unaffected.
+	d := r.login(2)
+	if rsp := d.do(1, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{}); rsp.Status != 0 {
+		t.Fatalf("TUR: %+v", rsp)
+	}
+	if len(r.tgt.Sessions()) != 2 {
+		t.Fatal("want two sessions")
+	}
+}
+
+func TestLoginRejects(t *testing.T) {
+	r := newRig(t, func(c *Config) {
+		c.ACLs = []ACL{{Name: "one", Initiators: []string{"000000000000000000000000000000??"}}}
+		c.MaxChannels = 1
+	})
+	for _, tc := range []struct {
+		name string
+		mod  func(*loginOpt)
+		want srp.RejReason
+	}{
+		{"IU too long", func(o *loginOpt) { o.req.ReqITIULen = DefaultMaxITIULen + 1 }, srp.RejITIULenTooLarge},
+		{"IU too short", func(o *loginOpt) { o.req.ReqITIULen = 63 }, srp.RejITIULenTooLarge},
+		{"wrong target", func(o *loginOpt) { o.req.TargetPortID[3] ^= 1 }, srp.RejUnableAssociate},
+		{"format", func(o *loginOpt) { o.req.BufFmt |= 1 }, srp.RejUnsupportedDescFmt},
+		{"ACL", func(o *loginOpt) { o.req.InitiatorPortID[0] = 1 }, srp.RejUnableAssociate},
+		{"no reads", func(o *loginOpt) { o.param.ResponderResources = 0 }, srp.RejNoResources},
+		{"reserved multichannel", func(o *loginOpt) { o.req.Flags |= 3 }, srp.RejUnable},
+		{"short", func(o *loginOpt) { o.raw = make([]byte, 20) }, srp.RejUnable},
+	} {
+		o := defaultLogin(1)
+		tc.mod(&o)
+		_, err := r.dial(o)
+		rej, ok := err.(*rejected)
+		if !ok || rej.Reason != tc.want {
+			t.Errorf("%s: %v, want LOGIN_REJ %v", tc.name, err, tc.want)
+		}
+	}
+	r.login(1)
+	o := defaultLogin(1)
+	o.req.Flags = srp.MultiChanMulti
+	if _, err := r.dial(o); err == nil || err.(*rejected).Reason != srp.RejChanLimit {
+		t.Errorf("second channel over the limit: %v", err)
+	}
+	if st := r.tgt.Stats(); st.Rejects[srp.RejUnableAssociate.String()] != 2 {
+		t.Errorf("rejects %v", st.Rejects)
+	}
+}

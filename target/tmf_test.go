@@ -1,0 +1,117 @@
+package target
+
+import (
+	"testing"
+
+	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/faulty"
+	"time"
+
+	"github.com/usrpt/usrpt/scsi"
+	"github.com/usrpt/usrpt/srp"
+)
+
+func (c *client) tmf(tag uint64, fn srp.TMFunc, lun uint64, ref uint64) {
+	tm := srp.TskMgmt{Tag: srp.TagOf(tag), LUN: lun, Func: fn, TaskTag: srp.TagOf(ref)}
+	b := make([]byte, srp.TskMgmtLen)
+	tm.Put(b)
+	c.send(b)
+}
+
+func TestTaskManagementCodes(t *testing.T) {
+	r := newRig(t)
+	c := r.login(1)
+	for _, tc := range []struct {
+		fn   srp.TMFunc
+		want srp.RspCode
+	}{
+		{srp.TMFAbortTask, srp.TMFComplete}, // no such task: nothing to abort
+		{srp.TMFAbortTaskSet, srp.TMFComplete},
+		{srp.TMFClearTaskSet, srp.TMFComplete},
+		{srp.TMFLUNReset, srp.TMFComplete},
+		{srp.TMFClearACA, srp.TMFNotSupported},
+		{0x10, srp.TMFNotSupported},
+	} {
+		c.tmf(0x100+uint64(tc.fn), tc.fn, 0, 0x77)
+		rsp := c.rspFor(0x100 + uint64(tc.fn))
+		code, ok := rsp.TMRspCode()
+		if !ok || code != tc.want {
+			t.Errorf("%v: response code %#x (ok %v), want %#x", tc.fn, code, ok, tc.want)
+		}
+		if rsp.ReqLimDelta != 1 {
+			t.Errorf("%v: delta %d", tc.fn, rsp.ReqLimDelta)
+		}
+	}
+	// LUN RESET established a unit attention for the nexus.
+	rsp := c.do(9, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{})
+	if k, asc, ascq := senseKey(rsp); k != scsi.KeyUnitAttention || asc != 0x29 || ascq != 0x03 {
+		t.Fatalf("after LUN RESET: %+v, want UNIT ATTENTION 29/03", rsp)
+	}
+}
+
+// TestAbortWaitingForBuffer aborts a command that waits for a data buffer
+// on another reactor's channel of the same nexus: it gets no response,
+// and its credit comes back with the TMF's.
+func TestAbortWaitingForBuffer(t *testing.T) {
+	// Writes stay in the engine for 20000 polls: the first write holds the
+	// reactor's only large buffer while the TMF arrives.
+	slow := func(d ioengine.Device) ioengine.Device {
+		return faulty.Wrap(d, faulty.Rule{Ops: ioengine.Ops(ioengine.OpWrite), Delay: 20000})
+	}
+	r := newRigWith(t, slow, func(c *Config) { c.LargeBufs = 1; c.RDMAReads = 1 })
+	a := r.login(1)
+	o := defaultLogin(1)
+	o.req.Flags = srp.MultiChanMulti
+	b, err := r.dial(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four 1 MiB writes on b: one holds the reactor's only large buffer,
+	// the others wait for it.
+	const n = 1 << 20
+	for k := range 4 {
+		b.send(b.cmd(uint64(k+1), rw16(true, uint64(k)*n/512, n/512), direct(b.desc(0, n)), srp.DataBuf{}))
+	}
+	waitFor(t, "three writes waiting for the buffer", func() bool { return r.tgt.Stats().Total.BufferWaits >= 3 })
+	// ABORT TASK SET from channel a: b's channel is on the other reactor.
+	a.tmf(50, srp.TMFAbortTaskSet, 0, 0)
+	rsp := a.rspFor(50)
+	if code, _ := rsp.TMRspCode(); code != srp.TMFComplete {
+		t.Fatalf("ABORT TASK SET: %+v", rsp)
+	}
+	// b sees responses for the writes that were not aborted and none for
+	// the rest; every credit comes back in a response or a CRED_REQ.
+	var delta uint32
+	answered := 0
+	for {
+		iu := b.recv(300 * time.Millisecond)
+		if iu == nil {
+			break
+		}
+		switch op, _ := srp.Peek(iu); op {
+		case srp.OpRsp:
+			rr, _ := srp.ParseRsp(iu)
+			delta += rr.ReqLimDelta
+			answered++
+		case srp.OpCredReq:
+			cr, _ := srp.ParseCredReq(iu)
+			delta += cr.ReqLimDelta
+			cresp := srp.CredRsp{Tag: cr.Tag}
+			buf := make([]byte, srp.CredRspLen)
+			cresp.Put(buf)
+			b.send(buf)
+		default:
+			t.Fatalf("unexpected %v", op)
+		}
+	}
+	if answered == 4 {
+		t.Fatal("nothing was aborted")
+	}
+	if delta != 4 {
+		t.Fatalf("credits returned %d for 4 commands (%d answered)", delta, answered)
+	}
+	st := r.tgt.Stats()
+	if st.Total.Aborted == 0 || st.Total.CredReqs == 0 {
+		t.Fatalf("stats %+v", st.Total)
+	}
+}
