@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -67,6 +68,7 @@ func newRigWith(t testing.TB, wrap func(ioengine.Device) ioengine.Device, opts .
 		GUID: testGUID, CPUs: testCPUs(2), Idle: poller.IdlePolicy{Mode: poller.IdleAdaptive, SpinFor: 5 * time.Millisecond, MaxSleep: 200 * time.Microsecond},
 		ACLs:      []ACL{{Name: "all", Initiators: []string{"*"}}},
 		SmallBufs: 64, LargeBufs: 4, Pages: hugemem.PagesSmall,
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&cfg)
