@@ -81,6 +81,13 @@ type channel struct {
 	readWait   reqList // requests with RDMA READs to post
 	sqWait     reqList // requests whose response waits for send slots
 
+	// Requests whose SRP_RSP is posted, in posting order (a ring of
+	// request indices); lastRsp is the batch index of the last response
+	// in the batch being built, which flush makes signaled, or -1.
+	sent            []int32
+	sentHead, sentN int
+	lastRsp         int
+
 	// Batches, posted once per reactor iteration.
 	wcs      []verbs.WC
 	sendWRs  []verbs.SendWR
@@ -139,13 +146,24 @@ func (ch *channel) complete(wc *verbs.WC) {
 		}
 		ch.received(idx, int(wc.Len))
 	case wcRsp:
+		// Responses are posted unsignaled but for the last of each batch
+		// (flush): a completion stands for every response posted before
+		// it, which RC completes in order.
 		r := ch.req(idx)
 		if r == nil || r.state != reqSending {
 			return
 		}
-		ch.sqFree += 1 + r.held
-		r.held = 0
-		ch.release(r)
+		for ch.sentN > 0 {
+			q := &ch.reqs[ch.sent[ch.sentHead]]
+			ch.sentHead = (ch.sentHead + 1) % len(ch.sent)
+			ch.sentN--
+			ch.sqFree += 1 + q.held
+			q.held = 0
+			ch.release(q)
+			if q == r {
+				break
+			}
+		}
 	case wcRead:
 		r := ch.req(idx)
 		if r == nil {
@@ -520,8 +538,10 @@ func (ch *channel) respond(r *request) {
 	// returns may be used before its send completion is polled.
 	ch.repost(r.recv)
 	r.recv, r.iu = -1, nil
-	ch.post(verbs.SendWR{ID: wrID(wcRsp, r.idx), Op: verbs.OpSend, Flags: verbs.SendSignaled},
-		(addrOf(buf, 0)), n, ch.lkey)
+	ch.sent[(ch.sentHead+ch.sentN)%len(ch.sent)] = r.idx
+	ch.sentN++
+	ch.lastRsp = len(ch.sendWRs)
+	ch.post(verbs.SendWR{ID: wrID(wcRsp, r.idx), Op: verbs.OpSend}, addrOf(buf, 0), n, ch.lkey)
 }
 
 // waitSQ parks r until send slots free up. Unsignaled WRITEs it already
@@ -598,6 +618,10 @@ func (ch *channel) flush() {
 	}
 	if len(ch.sendWRs) > 0 {
 		wrs := ch.sendWRs
+		if ch.lastRsp >= 0 {
+			wrs[ch.lastRsp].Flags |= verbs.SendSignaled
+			ch.lastRsp = -1
+		}
 		n, _ := ch.qp.PostSend(wrs)
 		ch.sendWRs = ch.sendWRs[:0]
 		if n < len(wrs) {

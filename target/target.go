@@ -575,6 +575,8 @@ func (t *Target) newChannel(dev verbs.Device, rx *reactor, nx *nexus, immOff int
 		rsp:      make([][]byte, nReq),
 		reqs:     make([]request, nReq),
 		free:     make([]int32, 0, nReq),
+		sent:     make([]int32, nReq),
+		lastRsp:  -1,
 		wcs:      make([]verbs.WC, 64),
 		sendWRs:  make([]verbs.SendWR, 0, sqDepth),
 		sendSGEs: make([]verbs.SGE, sqDepth),
