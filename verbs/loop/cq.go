@@ -112,6 +112,18 @@ func (c *cq) Close() error {
 
 // push adds a completion; any goroutine. A full ring puts the CQ in error
 // for good and every QP using it into ERR.
+// pushBatch is push for several completions, in order, with one ring
+// reservation when nothing interleaves.
+func (c *cq) pushBatch(es []cqe) {
+	if c.overflow.Load() {
+		return
+	}
+	n := c.ring.PushBatch(es)
+	for _, e := range es[n:] {
+		c.push(e) // full: push sees the overflow
+	}
+}
+
 func (c *cq) push(e cqe) {
 	if c.overflow.Load() {
 		return

@@ -148,7 +148,37 @@ type qp struct {
 	// Poll pops. Replaced at RESET.
 	tok atomic.Pointer[ring.SPSC[uint64]]
 
+	// Under sq.mu: receive completions for the peer staged during one run
+	// and pushed with one ring reservation (cq.pushBatch) when it returns,
+	// before any other completion that could land in the same CQ.
+	pend   []cqe
+	pendCQ *cq
+
 	closed atomic.Bool
+}
+
+// pendMax bounds the completions one run stages.
+const pendMax = 32
+
+// stage queues e for c, flushing what is staged for another CQ first.
+func (q *qp) stage(c *cq, e cqe) {
+	if q.pendCQ != c {
+		q.flushPend()
+		q.pendCQ = c
+	}
+	q.pend = append(q.pend, e)
+	if len(q.pend) == cap(q.pend) {
+		q.flushPend()
+	}
+}
+
+// flushPend pushes the staged completions, in order.
+func (q *qp) flushPend() {
+	if len(q.pend) > 0 {
+		q.pendCQ.pushBatch(q.pend)
+		clear(q.pend)
+		q.pend = q.pend[:0]
+	}
 }
 
 func (p *pd) CreateQP(cfg verbs.QPConfig) (verbs.QP, error) {
@@ -172,7 +202,7 @@ func (p *pd) CreateQP(cfg verbs.QPConfig) (verbs.QP, error) {
 	case cfg.MaxInline < 0 || cfg.MaxInline > maxInline:
 		return bad("MaxInline", cfg.MaxInline)
 	}
-	q := &qp{dev: p.dev, pd: p, cfg: cfg, sendCQ: scq, recvCQ: rcq}
+	q := &qp{dev: p.dev, pd: p, cfg: cfg, sendCQ: scq, recvCQ: rcq, pend: make([]cqe, 0, pendMax)}
 	if cfg.SRQ != nil {
 		s, ok := cfg.SRQ.(*srq)
 		if !ok || s.q.pd.dev != p.dev || s.closed.Load() {
@@ -503,6 +533,11 @@ func remoteErr(st verbs.WCStatus) bool {
 // run executes pending WRs in order until the queue is empty, one stalls
 // on RNR, or one fails; under sq.mu.
 func (q *qp) run() {
+	q.runSends()
+	q.flushPend()
+}
+
+func (q *qp) runSends() {
 	for q.sq.head != q.sq.tail {
 		if q.State() != verbs.QPRTS {
 			return // ERR: the send CQ's Poll flushes the rest
@@ -519,6 +554,7 @@ func (q *qp) run() {
 			if q.rnrRetry != 7 {
 				if s.rnrLeft == 0 {
 					q.sq.head++
+					q.flushPend()
 					q.complete(s, verbs.WCRNRRetryExcErr)
 					q.toErr()
 					return
@@ -535,6 +571,9 @@ func (q *qp) run() {
 		}
 		q.sq.head++
 		if st != verbs.WCSuccess || s.flags&verbs.SendSignaled != 0 || q.cfg.SigAll {
+			if st != verbs.WCSuccess || q.pendCQ == q.sendCQ {
+				q.flushPend() // one CQ keeps completion order
+			}
 			q.complete(s, st)
 		}
 		if st != verbs.WCSuccess {
@@ -693,6 +732,7 @@ func (q *qp) deliver(p *qp, s *sqSlot, src [][]byte, total uint64) (verbs.WCStat
 	}
 	wc := verbs.WC{ID: e.id, Status: st, Op: verbs.WCRecv, QPN: p.qpn}
 	if st != verbs.WCSuccess {
+		q.flushPend()
 		p.recvCQ.push(cqe{wc: wc})
 		p.toErr()
 		if st == verbs.WCLocLenErr {
@@ -708,7 +748,7 @@ func (q *qp) deliver(p *qp, s *sqSlot, src [][]byte, total uint64) (verbs.WCStat
 	case verbs.OpSendWithInv:
 		wc.Flags, wc.InvRKey = verbs.WCWithInv, s.invRKey
 	}
-	p.recvCQ.push(cqe{wc: wc})
+	q.stage(p.recvCQ, cqe{wc: wc})
 	return verbs.WCSuccess, false
 }
 
@@ -726,6 +766,6 @@ func (q *qp) deliverImm(p *qp, s *sqSlot, dst []byte, src [][]byte, total uint64
 		return 0, true
 	}
 	scatter([][]byte{dst}, src)
-	p.recvCQ.push(cqe{wc: verbs.WC{ID: e.id, Op: verbs.WCRecvRDMAWithImm, Flags: verbs.WCWithImm, Len: uint32(total), Imm: s.imm, QPN: p.qpn}})
+	q.stage(p.recvCQ, cqe{wc: verbs.WC{ID: e.id, Op: verbs.WCRecvRDMAWithImm, Flags: verbs.WCWithImm, Len: uint32(total), Imm: s.imm, QPN: p.qpn}})
 	return verbs.WCSuccess, false
 }
