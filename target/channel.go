@@ -216,7 +216,9 @@ func (ch *channel) received(idx int32, n int) {
 	b := ch.recvs[idx][:min(n, len(ch.recvs[idx]))]
 	op, err := srp.Peek(b)
 	if err != nil {
-		ch.protocolError(srp.LogoutInvalidIULen)
+		// Empty: invalid IU length (8); a type byte no IU has: invalid
+		// IU type (2).
+		ch.protocolError(tlogoutOf(err))
 		ch.repost(idx)
 		return
 	}

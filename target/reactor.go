@@ -34,7 +34,8 @@ type reactor struct {
 	outbox []*tmfFan   // answers to other reactors that did not fit their inbox yet
 	tasks  [64]*scsi.Task
 
-	lunStats []LUNStats // indexed by LUN number
+	lunStats []LUNStats   // indexed by LUN number
+	gone     ChannelStats // counters of the channels drained here
 
 	nchan int // channels placed here (control plane, under Target.mu)
 }
@@ -288,6 +289,10 @@ func (rx *reactor) removeDrained() {
 				rx.freeID = append(rx.freeID, id)
 			}
 			stats := ch.stats
+			// The counters move to gone in the same step that takes
+			// the channel off rx.chans: Stats never counts them twice
+			// or not at all.
+			rx.gone.add(&stats)
 			go rx.t.channelGone(ch, stats)
 			continue
 		}

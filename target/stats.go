@@ -90,16 +90,16 @@ func (t *Target) Stats() Stats {
 	}
 	for _, ss := range t.Sessions() {
 		s.Sessions++
-		for _, c := range ss.Channels {
-			s.Channels++
-			s.Total.add(&c.Stats)
-		}
+		s.Channels += len(ss.Channels)
 	}
-	t.mu.Lock()
-	s.Total.add(&t.totals)
-	t.mu.Unlock()
 	for _, rx := range t.rs {
 		_ = t.g.Call(rx.id, callTimeout, func(*poller.Reactor) {
+			// Live and gone channels in one step on the reactor that
+			// owns them: one that goes meanwhile is counted once.
+			s.Total.add(&rx.gone)
+			for _, ch := range rx.chans {
+				s.Total.add(&ch.stats)
+			}
 			for n, l := range rx.lunStats {
 				if l == (LUNStats{}) {
 					continue

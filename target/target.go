@@ -42,7 +42,6 @@ type Target struct {
 	nextID  uint64
 	closing bool
 	closed  bool
-	totals  ChannelStats // of channels that are gone
 
 	wg         sync.WaitGroup
 	logins     atomic.Uint64
@@ -649,7 +648,6 @@ func (t *Target) channelGone(ch *channel, stats ChannelStats) {
 	defer t.mu.Unlock()
 	delete(t.chans, ch.id)
 	ch.rx.nchan--
-	t.totals.add(&stats)
 	nx := ch.nx
 	nx.chans = slices.DeleteFunc(nx.chans, func(c *channel) bool { return c == ch })
 	if len(nx.chans) == 0 {
