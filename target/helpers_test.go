@@ -279,6 +279,23 @@ func (c *client) send(iu []byte) {
 	}
 }
 
+// sendBatch sends ius as one chain of SENDs (one PostSend): on the loop
+// fabric they reach the target's CQ together.
+func (c *client) sendBatch(ius ...[]byte) {
+	c.t.Helper()
+	wrs := make([]verbs.SendWR, len(ius))
+	for i, iu := range ius {
+		b := c.sendSlot(c.sent)
+		c.sent++
+		n := copy(b, iu)
+		wrs[i] = verbs.SendWR{ID: 1 << 40, Op: verbs.OpSend, SGL: []verbs.SGE{{Addr: addrOf(b, 0), Len: uint32(n), LKey: c.mr.LKey()}}}
+	}
+	wrs[len(wrs)-1].Flags = verbs.SendSignaled
+	if _, err := c.qp.PostSend(wrs); err != nil {
+		c.t.Fatalf("post sends: %v", err)
+	}
+}
+
 // recv waits for the next IU from the target; nil when the channel ended
 // or nothing came within d.
 func (c *client) recv(d time.Duration) []byte {

@@ -83,11 +83,14 @@ func TestLargeTransfersAndWaits(t *testing.T) {
 			t.Fatalf("write: %v %+v", err, rsp)
 		}
 	}
-	// Read both back, three at a time (one waits for a buffer).
+	// Read both back, three at once (one chain: they reach the target
+	// together, so the third waits for a buffer).
 	clear(c.data[2*n : 4*n])
+	var reads [][]byte
 	for k := range 3 {
-		c.send(c.cmd(uint64(20+k), rw16(false, uint64(k%2)*n/512, n/512), srp.DataBuf{}, direct(c.desc(2*n+(k%2)*n, n))))
+		reads = append(reads, c.cmd(uint64(20+k), rw16(false, uint64(k%2)*n/512, n/512), srp.DataBuf{}, direct(c.desc(2*n+(k%2)*n, n))))
 	}
+	c.sendBatch(reads...)
 	for range 3 {
 		rsp, err := srp.ParseRsp(c.mustRecv())
 		if err != nil || rsp.Status != 0 {

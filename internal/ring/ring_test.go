@@ -358,3 +358,37 @@ func testZeroAllocs[T any](t *testing.T, name string, mk func(int) T) {
 	check("MPSC Push+Pop", func() { m.Push(v); m.Pop() })
 	check("MPSC PushBatch+PopBatch", func() { m.PushBatch(in); m.PopBatch(out) })
 }
+
+func TestSPSCPushBounded(t *testing.T) {
+	r := NewSPSC[int](8)
+	for i := range 5 {
+		if !r.PushBounded(i, 5) {
+			t.Fatalf("push %d refused below the bound", i)
+		}
+	}
+	if r.PushBounded(5, 5) {
+		t.Fatal("push past the bound of 5 accepted")
+	}
+	if v, ok := r.Pop(); !ok || v != 0 {
+		t.Fatalf("pop: %d %v", v, ok)
+	}
+	// The producer's cached head is stale; the bound refreshes it.
+	if !r.PushBounded(5, 5) {
+		t.Fatal("push refused after a pop freed a place")
+	}
+	if r.PushBounded(6, 5) || r.Len() != 5 {
+		t.Fatalf("bound not kept: len %d", r.Len())
+	}
+	// A bound over the capacity is the capacity.
+	for r.PushBounded(7, 100) {
+	}
+	if r.Len() != 8 {
+		t.Fatalf("len %d with bound 100 on a ring of 8", r.Len())
+	}
+	for i := range 8 {
+		v, _ := r.Pop()
+		if want := []int{1, 2, 3, 4, 5, 7, 7, 7}[i]; v != want {
+			t.Fatalf("pop %d: %d, want %d", i, v, want)
+		}
+	}
+}

@@ -81,6 +81,28 @@ func (r *SPSC[T]) Push(v T) bool {
 	return true
 }
 
+// PushBounded is Push with the ring held to limit elements (limit ≤ Cap):
+// it refuses when limit are already queued. Producer only. Unlike
+// comparing Len with limit before Push, it reads the consumer's index only
+// when its cached view says the bound is reached, so a producer far from
+// the bound causes no cache-line transfer for it.
+func (r *SPSC[T]) PushBounded(v T, limit int) bool {
+	// Own index: see Push.
+	t := r.tail.Load()
+	bound := uint64(min(limit, len(r.slots)))
+	if t-r.headCache >= bound {
+		// Acquire the consumer's frees; see Push.
+		r.headCache = r.head.Load()
+		if t-r.headCache >= bound {
+			return false
+		}
+	}
+	r.slots[t&r.mask] = v
+	// Release: see Push.
+	r.tail.Store(t + 1)
+	return true
+}
+
 // PushBatch appends as many elements of vs as fit, in order, publishes them
 // with one store and returns how many were pushed. Producer only.
 func (r *SPSC[T]) PushBatch(vs []T) int {

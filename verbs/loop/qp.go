@@ -50,8 +50,9 @@ func (r *recvQueue) post(wrs []verbs.RecvWR) (int, error) {
 		if err := r.checkRecv(w); err != nil {
 			return i, err
 		}
-		// Len over-counts by receives consumed this instant: conservative.
-		if r.ring.Len() >= r.max || !r.ring.Push(entryOf(w)) {
+		// The cached count over-counts by receives consumed since it was
+		// taken: conservative.
+		if !r.ring.PushBounded(entryOf(w), r.max) {
 			return i, verbs.ErrQueueFull
 		}
 	}
