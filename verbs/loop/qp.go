@@ -7,6 +7,7 @@ import (
 
 	"github.com/usrpt/usrpt/internal/ring"
 	"github.com/usrpt/usrpt/verbs"
+	"golang.org/x/sys/cpu"
 )
 
 // recvEntry is a posted receive: its SGEs are copied at post time.
@@ -19,11 +20,17 @@ type recvEntry struct {
 // recvQueue is a QP's receive queue or an SRQ. The owner pushes (SPSC
 // producer, no lock); consumers (the peer's sender, the flusher) hold mu.
 type recvQueue struct {
+	// Read by the producer on every post.
 	ring   *ring.SPSC[recvEntry]
-	mu     sync.Mutex
 	max    int
 	maxSGE int
 	pd     *pd
+
+	// mu is written by the consumer on every delivery: on a line of its
+	// own, or each delivery would take the producer's line away.
+	_  cpu.CacheLinePad
+	mu sync.Mutex
+	_  cpu.CacheLinePad
 }
 
 func newRecvQueue(p *pd, maxWR, maxSGE int) *recvQueue {
