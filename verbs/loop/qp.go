@@ -146,6 +146,9 @@ type qp struct {
 	fail       atomic.Int32
 	failStatus atomic.Uint32
 
+	// The poster's own state, written on every PostSend: away from the
+	// fields above, which the peer's sender reads on every delivery.
+	_  cpu.CacheLinePad
 	sq sendQueue
 	// Under sq.mu: RTS attributes.
 	rnrRetry    uint8
@@ -161,6 +164,7 @@ type qp struct {
 	// before any other completion that could land in the same CQ.
 	pend   []cqe
 	pendCQ *cq
+	_      cpu.CacheLinePad
 
 	closed atomic.Bool
 }
