@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/srp"
 )
 
@@ -489,5 +490,79 @@ func TestReconnect(t *testing.T) {
 	roundTrip(t, s.Channels()[1], r)
 	if r.Err != nil || string(mem[4096:4096+16]) != "before reconnect" {
 		t.Fatalf("read after reconnect: %v %q", r.Err, mem[4096:4096+16])
+	}
+}
+
+// TestChannelsInParallel runs one reactor goroutine per channel, each
+// writing and reading back its own blocks, while memory is registered on
+// another goroutine (run with -race).
+func TestChannelsInParallel(t *testing.T) {
+	ft := newFakeTarget(t, fakeOpts{})
+	cfg := testCfg()
+	cfg.Channels = 4
+	s := login(t, ft, cfg)
+	mem := dataMem(t, s, 1<<20)
+	done := make(chan error, len(s.Channels())+1)
+	extra := make([][]byte, 8)
+	for i := range extra {
+		r, err := hugemem.Map(hugemem.RegionConfig{Size: 4096, Node: -1, Pages: hugemem.PagesSmall})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		extra[i] = r.Bytes()[:4096]
+	}
+	go func() {
+		for _, b := range extra {
+			if _, err := s.RegMR(b); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i, ch := range s.Channels() {
+		go func() {
+			mine := mem[i*(256<<10) : (i+1)*(256<<10)]
+			out := make([]*Command, 8)
+			for round := range 50 {
+				w, r := mine[:4096], mine[8192:12288]
+				for j := range w {
+					w[j] = byte(i + round + j)
+				}
+				lba := uint64(i*64 + round%8*8)
+				for _, c := range []*Command{
+					{CDB: rw16(0x8A, lba, 8), DataOut: [][]byte{w}},
+					{CDB: rw16(0x88, lba, 8), DataIn: [][]byte{r[:1024], r[1024:]}},
+				} {
+					if ch.Submit([]*Command{c}) != 1 {
+						done <- errors.New("Submit took nothing")
+						return
+					}
+					deadline := time.Now().Add(10 * time.Second)
+					for ch.Poll(out) == 0 {
+						if time.Now().After(deadline) {
+							done <- errors.New("stuck")
+							return
+						}
+						runtime.Gosched()
+					}
+					if c.Err != nil || c.Status != 0 {
+						done <- c.Err
+						return
+					}
+				}
+				if !bytes.Equal(w, r) {
+					done <- errors.New("read back differs")
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range len(s.Channels()) + 1 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
