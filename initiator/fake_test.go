@@ -353,12 +353,12 @@ func (fc *fakeChan) handle(b []byte) {
 	op, _ := srp.Peek(b)
 	switch op {
 	case srp.OpCredRsp:
+		ft.lastAns.Store(srp.Tag(b[8:16]).Uint64()) // before the count the test waits for
 		ft.credRsps.Add(1)
-		ft.lastAns.Store(srp.Tag(b[8:16]).Uint64())
 		return
 	case srp.OpAerRsp:
-		ft.aerRsps.Add(1)
 		ft.lastAns.Store(srp.Tag(b[8:16]).Uint64())
+		ft.aerRsps.Add(1)
 		return
 	case srp.OpTskMgmt:
 		ft.tmfs.Add(1)
