@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -31,8 +32,10 @@ func main() {
 }
 
 type globals struct {
-	logLevel  string
-	logFormat string
+	logLevel   string
+	logFormat  string
+	cpuProfile string
+	profile    *os.File
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -49,13 +52,20 @@ client (ctl) arrive as the project grows: see README.md for the status.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return setupLogging(g, stderr)
+			if err := setupLogging(g, stderr); err != nil {
+				return err
+			}
+			return startProfile(g)
+		},
+		PersistentPostRunE: func(cmd *cobra.Command, args []string) error {
+			return stopProfile(g)
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (go tool pprof)")
 	root.AddCommand(newVersionCmd(), newTopologyCmd(), newBenchCmd())
 	return root
 }
@@ -83,4 +93,31 @@ func outputFormat(s string) error {
 		return fmt.Errorf("--output-format %q: want text or json", s)
 	}
 	return nil
+}
+
+// startProfile starts the --cpuprofile profile, if asked for.
+func startProfile(g *globals) error {
+	if g.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(g.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	g.profile = f
+	return nil
+}
+
+func stopProfile(g *globals) error {
+	if g.profile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := g.profile.Close()
+	g.profile = nil
+	return err
 }
