@@ -92,6 +92,10 @@ type IOConfig struct {
 	// engine with FUA.
 	Layer          Layer
 	SCSIWriteCache bool
+	// TargetCPUs are the reactors of the in-process SRP target with
+	// LayerSRP; TargetCoreMask is the mask as given, for the report.
+	TargetCPUs     []int
+	TargetCoreMask string
 
 	Idle  poller.IdlePolicy
 	Seed  uint64 // per-job generators are seeded from Seed and the job id
@@ -165,11 +169,17 @@ func (cfg *IOConfig) Check(info ioengine.Info) (geometry, error) {
 	if int(cfg.Layer) >= len(layerNames) {
 		return g, fmt.Errorf("layer %v: unknown", cfg.Layer)
 	}
-	if cfg.SCSIWriteCache && cfg.Layer != LayerSCSI {
-		return g, errors.New("--scsi-wce needs --layer scsi")
+	if cfg.SCSIWriteCache && cfg.Layer == LayerEngine {
+		return g, errors.New("--scsi-wce needs --layer scsi or --target loop")
 	}
-	if cfg.Layer == LayerSCSI && scsiBlockSize(bs, info.BlockSize) == 0 {
-		return g, fmt.Errorf("--bs %d: --layer scsi needs a multiple of the LU's logical block (512 bytes, or 4096 on an engine of %d-byte blocks)", bs, info.BlockSize)
+	if cfg.Layer != LayerEngine && scsiBlockSize(bs, info.BlockSize) == 0 {
+		return g, fmt.Errorf("--bs %d: --layer %v needs a multiple of the LU's logical block (512 bytes, or 4096 on an engine of %d-byte blocks)", bs, cfg.Layer, info.BlockSize)
+	}
+	if cfg.Layer == LayerSRP && len(cfg.TargetCPUs) == 0 {
+		return g, errors.New("--target loop: no CPUs for the target's reactors (--target-cores)")
+	}
+	if cfg.Layer == LayerSRP && cfg.BlockSize > 64<<20 {
+		return g, fmt.Errorf("--bs %d: --target loop moves at most 64 MiB per command", cfg.BlockSize)
 	}
 	if cfg.VerifyPrefill && !cfg.Verify {
 		return g, errors.New("--verify-prefill needs --verify")
@@ -293,12 +303,21 @@ func RunIO(dev ioengine.Device, cfg IOConfig) (*IOReport, error) {
 	}
 
 	var tgt *scsiTarget
-	if cfg.Layer == LayerSCSI {
+	var sb *srpBench
+	switch cfg.Layer {
+	case LayerSCSI:
 		if tgt, err = newSCSITarget(dev, &cfg); err != nil {
 			_ = region.Close()
 			return nil, err
 		}
 		defer tgt.close()
+	case LayerSRP:
+		if sb, err = newSRPBench(dev, &cfg, region.Bytes()); err != nil {
+			_ = region.Close()
+			return nil, err
+		}
+		// Closed before the region goes (below): logout first, then the
+		// target drains and stops.
 	}
 
 	cpus := cfg.CPUs[:min(len(cfg.CPUs), cfg.Jobs)]
@@ -307,8 +326,11 @@ func RunIO(dev ioengine.Device, cfg IOConfig) (*IOReport, error) {
 	for i := range jobs {
 		jobs[i] = newJob(i, i%len(cpus), cpus[i%len(cpus)], rc, ctl, pools[i], geo, &cfg)
 	}
-	r := &runner{cfg: &cfg, info: info, geo: geo, dev: dev, region: region, jobs: jobs, ctl: ctl, cpus: cpus, tgt: tgt}
+	r := &runner{cfg: &cfg, info: info, geo: geo, dev: dev, region: region, jobs: jobs, ctl: ctl, cpus: cpus, tgt: tgt, srp: sb}
 	rep, runErr := r.run()
+	if sb != nil {
+		sb.close()
+	}
 	// Every request is back (queues closed, group stopped): the buffers
 	// can go home and the region be unmapped.
 	for _, j := range jobs {

@@ -170,6 +170,19 @@ type Options struct {
 	VerifyPrefill  bool   `json:"verify_prefill"`
 	Idle           string `json:"idle"`
 	Seed           uint64 `json:"seed"`
+	// Target is "loop" when the I/O went to an in-process SRP target
+	// (layer srp), whose reactors ran on TargetCPUs.
+	Target      string `json:"target,omitempty"`
+	TargetCores string `json:"target_cores,omitempty"`
+	TargetCPUs  []int  `json:"target_cpus,omitempty"`
+}
+
+// TargetStats are the in-process SRP target's reactors over the measured
+// window (layer srp): how busy each was, and the busy time per I/O, which
+// is the target's CPU cost of a command when its reactors spin.
+type TargetStats struct {
+	Reactors    []CoreStats `json:"reactors"`
+	BusyNsPerIO float64     `json:"busy_ns_per_io"`
 }
 
 // IOReport is a block I/O benchmark's result.
@@ -179,6 +192,7 @@ type IOReport struct {
 	Total   TotalStats   `json:"total"`
 	Jobs    []JobStats   `json:"jobs"`
 	CPU     []CoreStats  `json:"cpu"`
+	Target  *TargetStats `json:"target,omitempty"`
 	Verify  *VerifyStats `json:"verify,omitempty"`
 	Samples []Sample     `json:"samples"`
 	// Interrupted: the run was cut short (SIGINT); the numbers cover
@@ -213,6 +227,10 @@ func (r *runner) options() Options {
 	}
 	if r.tgt != nil {
 		o.SCSIBlockSize = r.tgt.lu.BlockSize()
+	}
+	if r.srp != nil {
+		o.SCSIBlockSize = r.srp.lu.BlockSize()
+		o.Target, o.TargetCores, o.TargetCPUs = "loop", r.cfg.TargetCoreMask, r.cfg.TargetCPUs
 	}
 	return o
 }
@@ -310,7 +328,26 @@ func (r *runner) report(pins []poller.Pin) *IOReport {
 		c.Lat = LatNsOf(h)
 		rep.CPU = append(rep.CPU, c)
 	}
+	if r.srp != nil {
+		rep.Target = r.targetStats(rep.Total.IOs)
+	}
 	return rep
+}
+
+// targetStats sums the SRP target's reactors over the measured window.
+func (r *runner) targetStats(ios uint64) *TargetStats {
+	ts := &TargetStats{Reactors: []CoreStats{}}
+	var busy time.Duration
+	for i := range min(len(r.srp.stats0), len(r.srp.stats1)) {
+		a, b := r.srp.stats0[i], r.srp.stats1[i]
+		d := poller.ReactorStats{Busy: b.Busy - a.Busy, Idle: b.Idle - a.Idle, Sleep: b.Sleep - a.Sleep}
+		busy += d.Busy
+		ts.Reactors = append(ts.Reactors, CoreStats{Reactor: i, CPU: b.CPU, BusyPct: d.BusyPercent(), SleepNs: int64(d.Sleep), Jobs: []int{}})
+	}
+	if ios > 0 {
+		ts.BusyNsPerIO = float64(busy) / float64(ios)
+	}
+	return ts
 }
 
 func (c *dirCounts) add(o dirCounts) {
@@ -454,7 +491,10 @@ func (r *IOReport) WriteText(w io.Writer) error {
 		b.WriteString(", verify=crc32c")
 	}
 	b.WriteString(", layer=" + o.Layer)
-	if o.Layer == LayerSCSI.String() {
+	if o.Target != "" {
+		fmt.Fprintf(&b, " (target=%s on cores %s)", o.Target, o.TargetCores)
+	}
+	if o.Layer != LayerEngine.String() {
 		mode := "write-through"
 		if o.SCSIWriteCache {
 			mode = "write-back"
@@ -480,6 +520,12 @@ func (r *IOReport) WriteText(w io.Writer) error {
 	for _, c := range r.CPU {
 		fmt.Fprintf(&b, "  reactor %d    : cpu %d, busy=%.1f%%, jobs=%v, ios=%d, clat p50=%s p99=%s usec\n",
 			c.Reactor, c.CPU, c.BusyPct, c.Jobs, c.IOs, usec(c.Lat.P50), usec(c.Lat.P99))
+	}
+	if tg := r.Target; tg != nil {
+		fmt.Fprintf(&b, "  target       : %.0f ns of reactor busy time per I/O\n", tg.BusyNsPerIO)
+		for _, c := range tg.Reactors {
+			fmt.Fprintf(&b, "  target %d     : cpu %d, busy=%.1f%%\n", c.Reactor, c.CPU, c.BusyPct)
+		}
 	}
 	if v := r.Verify; v != nil {
 		fmt.Fprintf(&b, "\nverify: %d blocks checked, %d mismatches\n", v.Checked, v.Mismatches)

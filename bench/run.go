@@ -21,6 +21,7 @@ type runner struct {
 	geo    geometry
 	dev    ioengine.Device
 	tgt    *scsiTarget // --layer scsi: the LU and nexus every job shares; nil otherwise
+	srp    *srpBench   // --target loop: the target and the initiator session; nil otherwise
 	region *hugemem.Region
 	jobs   []*job
 	ctl    *control
@@ -133,6 +134,16 @@ func (r *runner) openQueues() error {
 		err := r.g.Call(j.reactor, callTimeout, func(re *poller.Reactor) {
 			// On the reactor's own thread: io_uring with SINGLE_ISSUER
 			// accepts submissions only from the thread that made it.
+			if r.srp != nil {
+				sq, err := r.srp.newQueue(j.id, r.cfg.IODepth)
+				if err != nil {
+					qerr = fmt.Errorf("bench: job %d: %w", j.id, err)
+					return
+				}
+				j.q = sq
+				j.poller = re.Register(fmt.Sprintf("job%d", j.id), j.poll)
+				return
+			}
 			q, err := r.dev.NewQueue(ioengine.QueueConfig{Depth: r.cfg.IODepth, Buffers: buffers})
 			if err != nil {
 				qerr = fmt.Errorf("bench: job %d: queue: %w", j.id, err)
@@ -171,6 +182,11 @@ func (r *runner) begin() error {
 	var err error
 	if r.ru0, err = getrusage(); err != nil {
 		return err
+	}
+	if r.srp != nil {
+		if r.srp.stats0, err = r.srp.targetStats(); err != nil {
+			return err
+		}
 	}
 	if r.stats0, err = r.g.Stats(callTimeout); err != nil {
 		return err
@@ -216,6 +232,11 @@ func (r *runner) end() error {
 	r.endWall = time.Now()
 	if r.stats1, err = r.g.Stats(callTimeout); err != nil {
 		return err
+	}
+	if r.srp != nil {
+		if r.srp.stats1, err = r.srp.targetStats(); err != nil {
+			return err
+		}
 	}
 	r.tickAt(r.endWall, true)
 	r.measuring = false

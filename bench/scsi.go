@@ -22,9 +22,15 @@ const (
 	// which drives the engine queue: what a command costs the target
 	// before any transport is involved.
 	LayerSCSI
+	// LayerSRP: every I/O is an SRP_CMD from the user-space initiator
+	// (one channel per job) to an in-process SRP target (its own reactors
+	// on IOConfig.TargetCPUs, one LU over the device) across the loop
+	// verbs fabric: the whole target path without a network
+	// (usrpt bench --target loop).
+	LayerSRP
 )
 
-var layerNames = [...]string{LayerEngine: "engine", LayerSCSI: "scsi"}
+var layerNames = [...]string{LayerEngine: "engine", LayerSCSI: "scsi", LayerSRP: "srp"}
 
 func (l Layer) String() string {
 	if int(l) < len(layerNames) {
@@ -33,14 +39,14 @@ func (l Layer) String() string {
 	return fmt.Sprintf("Layer(%d)", uint8(l))
 }
 
-// ParseLayer accepts engine and scsi.
+// ParseLayer accepts engine and scsi (srp is --target loop's).
 func ParseLayer(s string) (Layer, error) {
-	for i, n := range layerNames {
-		if s == n {
-			return Layer(i), nil
+	for _, l := range []Layer{LayerEngine, LayerSCSI} {
+		if s == l.String() {
+			return l, nil
 		}
 	}
-	return 0, fmt.Errorf("--layer %q: want engine or scsi", s)
+	return 0, fmt.Errorf("--layer %q: want engine or scsi (or --target loop)", s)
 }
 
 // scsiBlockSize is the logical block size of the LU a --layer scsi run
@@ -315,14 +321,20 @@ func (sq *scsiQueue) release(k int32) {
 // EINVAL; TASK SET FULL and BUSY, which a queue as deep as its executor
 // never sees, are EBUSY; anything else is EIO.
 func taskErrno(t *scsi.Task) syscall.Errno {
-	switch t.Status {
+	return statusErrno(t.Status, t.Sense[:t.SenseLen])
+}
+
+// statusErrno is taskErrno for a status and sense data from anywhere (an
+// SRP_RSP, say).
+func statusErrno(status scsi.Status, sense []byte) syscall.Errno {
+	switch status {
 	case scsi.StatusCheckCondition:
 	case scsi.StatusTaskSetFull, scsi.StatusBusy:
 		return syscall.EBUSY
 	default:
 		return syscall.EIO
 	}
-	key, asc, ascq, ok := scsi.ParseSense(t.Sense[:t.SenseLen])
+	key, asc, ascq, ok := scsi.ParseSense(sense)
 	if !ok {
 		return syscall.EIO
 	}
