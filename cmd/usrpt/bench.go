@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,7 @@ type benchIOFlags struct {
 	rwmixread, iodepth, jobs       int
 	cores, idle, format, output    string
 	histLog, plot, pages           string
-	layer                          string
+	layer, target, targetCores     string
 	scsiWCE, fua                   bool
 	runtime, ramp                  secondsValue
 	ios, seed                      uint64
@@ -66,6 +67,15 @@ is write-through, as a SCSI disk without a write cache is: every WRITE
 reaches the engine with FUA, so compare it with an engine run with --fua,
 or make the LU write-back with --scsi-wce.
 
+With --target loop the I/O goes all the way through SRP: an in-process
+usrpt target (its reactors pinned to --target-cores, one LU over the
+engine, write-through unless --scsi-wce) and the user-space SRP initiator
+(one channel per job) on the in-process loop verbs fabric. Every I/O is an
+SRP_CMD with READ(16) or WRITE(16); data-out travels by RDMA READ and
+data-in by RDMA WRITE, as on a wire. The report adds the target reactors'
+busy share and their busy time per I/O: the target's CPU cost of a
+command.
+
 Sizes take fio's units: k, m, g, t, p are powers of 1024 whether written
 4k, 4KB or 4KiB (4096 bytes), as in fio. --runtime and --ramp take a Go
 duration (10s, 1m) or, as in fio, a number of seconds.
@@ -77,6 +87,7 @@ Workload subcommands measure other things; see "reactor".`,
   usrpt bench --engine null --iodepth 1 --ios 1000000 --output-format json --output run.json
   usrpt bench --engine null --rw randread --iodepth 32 --runtime 10s --layer scsi
   usrpt bench --engine mem --size 256m --rw randwrite --runtime 10s --layer scsi --scsi-wce
+  usrpt bench --target loop --engine null --rw randread --iodepth 32 --runtime 10s --cores 0 --target-cores 1
   usrpt bench --engine uring --filename /dev/nvme0n1 --rw randread --runtime 30 --hist-log lat.hlog --plot lat.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -99,7 +110,9 @@ Workload subcommands measure other things; see "reactor".`,
 	fl.BoolVar(&f.direct, "direct", true, "O_DIRECT: bypass the page cache")
 	fl.BoolVar(&f.fua, "fua", false, "writes with force unit access: durable when they complete (RWF_DSYNC on files and devices; the FUA bit with --layer scsi)")
 	fl.StringVar(&f.layer, "layer", "engine", "what the I/O goes through: engine (the engine queue itself) or scsi (a CDB per I/O on the SCSI target core)")
-	fl.BoolVar(&f.scsiWCE, "scsi-wce", false, "with --layer scsi: a write-back LU (WCE=1); without it the LU is write-through and every WRITE goes with FUA")
+	fl.BoolVar(&f.scsiWCE, "scsi-wce", false, "with --layer scsi or --target loop: a write-back LU (WCE=1); without it the LU is write-through and every WRITE goes with FUA")
+	fl.StringVar(&f.target, "target", "", "loop: send every I/O over SRP to an in-process usrpt target on the loop fabric")
+	fl.StringVar(&f.targetCores, "target-cores", "", "with --target loop: core mask for the target's reactors (default: the first online CPU not in --cores)")
 	fl.BoolVar(&f.sqpoll, "sqthread_poll", false, "uring: a kernel thread polls the submission ring (needs a spare core; see docs/tuning.md)")
 	fl.IntVar(&f.sqpollCPU, "sqthread_poll_cpu", -1, "uring: pin the SQPOLL thread to this CPU (-1: not pinned)")
 	fl.BoolVar(&f.hipri, "hipri", false, "uring: IOPOLL, polled completions (NVMe with poll queues only)")
@@ -189,6 +202,27 @@ func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
 			return nil, fmt.Errorf("--cores: %w", err)
 		}
 	}
+	var tcpus []int
+	switch f.target {
+	case "":
+		if f.targetCores != "" {
+			return nil, errors.New("--target-cores needs --target loop")
+		}
+	case "loop":
+		if f.layer != "engine" {
+			return nil, fmt.Errorf("--target loop sends I/O through SRP and SCSI itself; leave --layer %s out", f.layer)
+		}
+		layer = bench.LayerSRP
+		if f.targetCores != "" {
+			if tcpus, err = poller.ParseCoreMask(f.targetCores, online); err != nil {
+				return nil, fmt.Errorf("--target-cores: %w", err)
+			}
+		} else {
+			tcpus = []int{spareCPU(online, cpus)}
+		}
+	default:
+		return nil, fmt.Errorf("--target %q: want loop (roce:// and ibv come with those transports)", f.target)
+	}
 	p := &benchPlan{sizeBytes: int64(size)}
 	if f.plot != "" {
 		if p.plotFmt, err = bench.PlotFormat(f.plot); err != nil {
@@ -202,6 +236,10 @@ func planBenchIO(f *benchIOFlags, online []int) (*benchPlan, error) {
 		Direct: f.direct, FUA: f.fua, Layer: layer, SCSIWriteCache: f.scsiWCE, Verify: f.verify, VerifyPrefill: f.verifyPrefill,
 		Idle: poller.IdlePolicy{Mode: mode, SpinFor: f.idleSpin}, Seed: f.seed, Pages: pages,
 		EngineAsked: f.engine, CoreMask: f.cores, SampleEvery: f.sampleEvery,
+		TargetCPUs: tcpus, TargetCoreMask: f.targetCores,
+	}
+	if layer == bench.LayerSRP && p.cfg.TargetCoreMask == "" {
+		p.cfg.TargetCoreMask = poller.FormatCoreMaskHex(tcpus)
 	}
 	if p.cfg.CoreMask == "" {
 		p.cfg.CoreMask = poller.FormatCoreMaskHex(cpus)
@@ -446,4 +484,15 @@ These are the floors every cross-core hand-off in the target pays.`,
 	f.register(cmd.Flags())
 	cmd.Flags().IntSliceVar(&batches, "batch", []int{1, 32}, "ring transfer batch sizes")
 	return cmd
+}
+
+// spareCPU is the first online CPU not in used, or used[0] when every CPU
+// is used (then target and initiator share a core, which the report shows).
+func spareCPU(online, used []int) int {
+	for _, c := range online {
+		if !slices.Contains(used, c) {
+			return c
+		}
+	}
+	return used[0]
 }

@@ -304,3 +304,65 @@ func TestBenchSCSIFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// usrpt bench --target loop runs the workload over SRP to an in-process
+// target and reports the target's reactors.
+func TestBenchTargetLoop(t *testing.T) {
+	out, stderr, err := benchRun(t, "--target", "loop", "--engine", "mem", "--size", "8m", "--rw", "randrw",
+		"--iodepth", "4", "--ios", "2000", "--verify", "--verify-prefill", "--idle", "busy", "--output-format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep struct {
+		Options struct {
+			Layer       string `json:"layer"`
+			Target      string `json:"target"`
+			TargetCores string `json:"target_cores"`
+		} `json:"options"`
+		Total struct {
+			IOs    uint64 `json:"ios"`
+			Errors uint64 `json:"errors"`
+		} `json:"total"`
+		Target *struct {
+			BusyNsPerIO float64 `json:"busy_ns_per_io"`
+			Reactors    []struct {
+				CPU int `json:"cpu"`
+			} `json:"reactors"`
+		} `json:"target"`
+		Verify *struct {
+			Checked, Mismatches uint64
+		} `json:"verify"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if o := rep.Options; o.Layer != "srp" || o.Target != "loop" || o.TargetCores == "" {
+		t.Errorf("options %+v", o)
+	}
+	if rep.Total.IOs != 2000 || rep.Total.Errors != 0 {
+		t.Errorf("total %+v", rep.Total)
+	}
+	if rep.Target == nil || len(rep.Target.Reactors) != 1 || rep.Target.BusyNsPerIO <= 0 {
+		t.Errorf("target %+v", rep.Target)
+	}
+	if rep.Verify == nil || rep.Verify.Checked == 0 || rep.Verify.Mismatches != 0 {
+		t.Errorf("verify %+v", rep.Verify)
+	}
+}
+
+func TestBenchTargetFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target-cores", "0"}, "--target-cores needs --target loop"},
+		{[]string{"--target", "roce://10.0.0.1:5555"}, "--target"},
+		{[]string{"--target", "loop", "--layer", "scsi"}, "leave --layer scsi out"},
+		{[]string{"--target", "loop", "--target-cores", "0x100000"}, "--target-cores"},
+	} {
+		_, _, err := benchRun(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
