@@ -4,13 +4,13 @@ SHELL     := bash
 GO        ?= go
 BIN       ?= bin/usrpt
 # Packages with goroutines talking to each other: run under the race detector.
-RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./ioengine/... ./scsi/... ./bench/... ./verbs/...
+RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./ioengine/... ./scsi/... ./bench/... ./verbs/... ./target/... ./initiator/...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 DEMO_TIME ?= 2s
 BENCH_DIR ?= /var/tmp
 
-.PHONY: help build test fmt-check vet staticcheck unit race fuzz-seed fuzz bench bench-fio lint demo clean
+.PHONY: help build test fmt-check vet staticcheck unit race fuzz-seed fuzz bench bench-fio bench-srp lint demo clean
 
 help:
 	@echo "make build   build $(BIN)"
@@ -19,6 +19,7 @@ help:
 	@echo "make fuzz    every fuzz target for FUZZTIME=$(FUZZTIME) each"
 	@echo "make bench   go benchmarks (BENCHTIME=$(BENCHTIME))"
 	@echo "make bench-fio  fio beside usrpt bench (io_uring QD32, null QD1) on a 1 GiB file in BENCH_DIR=$(BENCH_DIR)"
+	@echo "make bench-srp  usrpt bench --target loop (SRP end to end, null LU) beside fio's null engine, QD32 and QD1"
 	@echo "make lint    gofmt check, go vet, staticcheck"
 	@echo "make demo    the main job end to end on the embedded default"
 
@@ -58,9 +59,15 @@ bench:
 
 # Until the SRP path exists the demo is local: a verified random read/write
 # mix on a RAM disk, then the reactor runtime's cross-core costs.
+# The main job end to end: an in-process usrpt target (one RAM LU) and the
+# user-space SRP initiator on the loop verbs fabric, 4 KiB random reads
+# (every block written through SRP first and checked on read) and writes.
 demo: build
-	$(BIN) bench --engine mem --size 256MiB --rw randrw --rwmixread 70 --bs 4k --iodepth 16 --runtime $(DEMO_TIME) --verify --verify-prefill --layer scsi
-	$(BIN) bench verbs --time 1s
+	$(BIN) bench --target loop --engine mem --size 256MiB --rw randread --bs 4k --iodepth 32 --runtime $(DEMO_TIME) --verify --verify-prefill
+	$(BIN) bench --target loop --engine mem --size 256MiB --rw randwrite --bs 4k --iodepth 32 --runtime $(DEMO_TIME)
+
+bench-srp: build
+	scripts/bench-srp.sh
 
 bench-fio:
 	scripts/bench-fio.sh $(BENCH_DIR)
