@@ -41,11 +41,10 @@ const extraRecvs = 4
 // reactor's, except stats, which the control plane reads through a
 // reactor message.
 type channel struct {
-	t    *Target
-	rx   *reactor
-	nx   *nexus
-	id   uint64
-	name string
+	t  *Target
+	rx *reactor
+	nx *nexus
+	id uint64
 
 	conn     verbs.Conn
 	qp       verbs.QP
@@ -62,7 +61,6 @@ type channel struct {
 
 	state   chanState
 	reason  srp.TLogoutReason // why we end it, for the T_LOGOUT
-	logout  bool              // a T_LOGOUT is to be sent
 	discReq bool              // Disconnect was asked for
 
 	recvs      [][]byte

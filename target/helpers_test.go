@@ -144,11 +144,10 @@ const (
 )
 
 type loginOpt struct {
-	req      srp.LoginReq
-	param    verbs.ConnParam
-	raw      []byte // private data as is, when set
-	nrecv    int
-	noMemory bool
+	req   srp.LoginReq
+	param verbs.ConnParam
+	raw   []byte // private data as is, when set
+	nrecv int
 }
 
 func defaultLogin(iid byte) loginOpt {
@@ -377,7 +376,7 @@ func rw16(write bool, lba uint64, blocks uint32) []byte {
 // rsp waits for an SRP_RSP and decodes it.
 func (c *client) rspFor(tag uint64) srp.Rsp {
 	c.t.Helper()
-	for {
+	{
 		b := c.mustRecv()
 		op, _ := srp.Peek(b)
 		if op != srp.OpRsp {

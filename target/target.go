@@ -60,7 +60,6 @@ type nexus struct {
 	peer   verbs.Peer
 	chans  []*channel
 	closed bool // superseded by a SINGLE login: takes no new channels
-	rsSnap atomic.Pointer[[]int]
 }
 
 // devState is what the target keeps per verbs device: a protection domain
