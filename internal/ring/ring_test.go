@@ -392,3 +392,34 @@ func TestSPSCPushBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestSPSCPushWithPopWith(t *testing.T) {
+	type big struct {
+		n   int
+		pad [7]int
+	}
+	r := NewSPSC[big](4)
+	for i := range 3 {
+		if !r.PushWith(3, func(b *big) { b.n = i }) {
+			t.Fatalf("push %d refused", i)
+		}
+	}
+	if r.PushWith(3, func(*big) { t.Fatal("fill called past the bound") }) {
+		t.Fatal("push past the bound accepted")
+	}
+	for i := range 3 {
+		got := -1
+		if !r.PopWith(func(b *big) { got = b.n }) || got != i {
+			t.Fatalf("pop %d: got %d", i, got)
+		}
+	}
+	if r.PopWith(func(*big) { t.Fatal("use called on an empty ring") }) {
+		t.Fatal("pop from an empty ring")
+	}
+	// PopWith leaves the slot as it was: the next lap's fill sees it.
+	var seen int
+	r.PushWith(4, func(b *big) { seen = b.n; b.n = 9 })
+	if seen != 0 && seen != 1 && seen != 2 {
+		t.Fatalf("fill saw %d", seen)
+	}
+}

@@ -81,6 +81,50 @@ func (r *SPSC[T]) Push(v T) bool {
 	return true
 }
 
+// PushWith is PushBounded that fills the slot in place: fill gets the
+// slot (holding whatever an earlier lap left there) and writes what the
+// consumer will read. Producer only. Writing only the fields in use keeps
+// a large element from costing a cache-line transfer per unused line.
+func (r *SPSC[T]) PushWith(limit int, fill func(*T)) bool {
+	// Own index: see Push.
+	t := r.tail.Load()
+	bound := uint64(min(limit, len(r.slots)))
+	if t-r.headCache >= bound {
+		// Acquire the consumer's frees; see Push.
+		r.headCache = r.head.Load()
+		if t-r.headCache >= bound {
+			return false
+		}
+	}
+	fill(&r.slots[t&r.mask])
+	// Release: fill's writes happen-before the consumer's load of tail
+	// that observes t+1.
+	r.tail.Store(t + 1)
+	return true
+}
+
+// PopWith hands the oldest element to use in place, then frees its slot
+// without zeroing it: for elements that hold no pointers (nothing for the
+// garbage collector to keep alive), read only where they are used.
+// Consumer only. It reports false, without calling use, when the ring is
+// empty.
+func (r *SPSC[T]) PopWith(use func(*T)) bool {
+	// Own index: see Pop.
+	h := r.head.Load()
+	if h == r.tailCache {
+		// Acquire the producer's slot writes; see Pop.
+		r.tailCache = r.tail.Load()
+		if h == r.tailCache {
+			return false
+		}
+	}
+	use(&r.slots[h&r.mask])
+	// Release: use's reads happen-before the producer's load of head that
+	// observes h+1, and so before it reuses the slot.
+	r.head.Store(h + 1)
+	return true
+}
+
 // PushBounded is Push with the ring held to limit elements (limit ≤ Cap):
 // it refuses when limit are already queued. Producer only. Unlike
 // comparing Len with limit before Push, it reads the consumer's index only

@@ -44,10 +44,14 @@ func (r *recvQueue) checkRecv(w *verbs.RecvWR) error {
 	return nil
 }
 
-func entryOf(w *verbs.RecvWR) recvEntry {
-	e := recvEntry{id: w.ID, n: uint8(len(w.SGL))}
-	copy(e.sge[:], w.SGL)
-	return e
+// take pops the oldest receive into e, copying only the SGEs it uses: the
+// entry was written by another core, and each line of it read is a
+// transfer. Consumer side, under r.mu.
+func (r *recvQueue) take(e *recvEntry) bool {
+	return r.ring.PopWith(func(s *recvEntry) {
+		e.id, e.n = s.id, s.n
+		copy(e.sge[:min(int(s.n), len(s.sge))], s.sge[:])
+	})
 }
 
 // post pushes wrs; producer side.
@@ -59,7 +63,10 @@ func (r *recvQueue) post(wrs []verbs.RecvWR) (int, error) {
 		}
 		// The cached count over-counts by receives consumed since it was
 		// taken: conservative.
-		if !r.ring.PushBounded(entryOf(w), r.max) {
+		if !r.ring.PushWith(r.max, func(e *recvEntry) {
+			e.id, e.n = w.ID, uint8(len(w.SGL))
+			copy(e.sge[:], w.SGL)
+		}) {
 			return i, verbs.ErrQueueFull
 		}
 	}
@@ -712,12 +719,16 @@ func (q *qp) exec(s *sqSlot) (st verbs.WCStatus, rnr bool) {
 // the data over it.
 func (q *qp) deliver(p *qp, s *sqSlot, src [][]byte, total uint64) (verbs.WCStatus, bool) {
 	rq := p.recvQueue()
+	// The lock covers taking the receive; once it is ours, nobody else
+	// can flush it, and the copy into it needs no lock.
 	rq.mu.Lock()
-	defer rq.mu.Unlock()
 	if !p.receiving() {
+		rq.mu.Unlock()
 		return verbs.WCRetryExcErr, false
 	}
-	e, ok := rq.ring.Pop()
+	var e recvEntry
+	ok := rq.take(&e)
+	rq.mu.Unlock()
 	if !ok {
 		return 0, true
 	}
@@ -769,11 +780,13 @@ func (q *qp) deliver(p *qp, s *sqSlot, src [][]byte, total uint64) (verbs.WCStat
 func (q *qp) deliverImm(p *qp, s *sqSlot, dst []byte, src [][]byte, total uint64) (verbs.WCStatus, bool) {
 	rq := p.recvQueue()
 	rq.mu.Lock()
-	defer rq.mu.Unlock()
 	if !p.receiving() {
+		rq.mu.Unlock()
 		return verbs.WCRetryExcErr, false
 	}
-	e, ok := rq.ring.Pop()
+	var e recvEntry
+	ok := rq.take(&e)
+	rq.mu.Unlock()
 	if !ok {
 		return 0, true
 	}
