@@ -227,3 +227,23 @@ func TestLoginRejects(t *testing.T) {
 		t.Errorf("rejects %v", st.Rejects)
 	}
 }
+
+func TestLoginStrings(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.IDExt = 0x1122334455667788 })
+	if got, want := r.tgt.LoginString("192.0.2.7:5555"), "id_ext=1122334455667788,ioc_guid=0002c90300a1b2c3,dest=192.0.2.7:5555"; got != want {
+		t.Errorf("LoginString = %q, want %q", got, want)
+	}
+	gid := [16]byte{0: 0xfe, 1: 0x80, 15: 0x01}
+	if got, want := r.tgt.LoginStringIB(gid), "id_ext=1122334455667788,ioc_guid=0002c90300a1b2c3,dgid=fe800000000000000000000000000001,pkey=ffff,service_id=0002c90300a1b2c3"; got != want {
+		t.Errorf("LoginStringIB = %q, want %q", got, want)
+	}
+	// The port ID the strings name is the one logins must carry.
+	o := defaultLogin(1)
+	if _, err := r.dial(o); err == nil {
+		t.Error("login with id_ext = GUID accepted by a target whose id_ext differs")
+	}
+	copy(o.req.TargetPortID[:8], []byte{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88})
+	if _, err := r.dial(o); err != nil {
+		t.Errorf("login naming IDExt ‖ GUID: %v", err)
+	}
+}
