@@ -231,7 +231,7 @@ func (ch *channel) received(idx int32, n int) {
 		ch.credits--
 		r := &ch.reqs[ch.free[len(ch.free)-1]]
 		ch.free = ch.free[:len(ch.free)-1]
-		r.recv, r.iu, r.state = idx, b, reqNew
+		r.recv, r.iu, r.state, r.t0 = idx, b, reqNew, ch.rx.now
 		if op == srp.OpCmd {
 			ch.command(r)
 		} else {

@@ -2,6 +2,8 @@ package target
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/usrpt/usrpt/internal/hugemem"
 	"github.com/usrpt/usrpt/poller"
@@ -35,6 +37,7 @@ type reactor struct {
 	tasks  [64]*scsi.Task
 
 	lunStats []LUNStats   // indexed by LUN number
+	now      int64        // the reactor clock: at the start of the iteration, then before the completions
 	gone     ChannelStats // counters of the channels drained here
 
 	nchan int // channels placed here (control plane, under Target.mu)
@@ -46,6 +49,53 @@ type LUNStats struct {
 	ReadBytes  uint64 `json:"read_bytes"`
 	WriteBytes uint64 `json:"write_bytes"`
 	Errors     uint64 `json:"errors"` // not GOOD
+	// Latency of commands from their receive to their completion by the
+	// SCSI core, in LatencyBuckets: Latency[i] counts those of at most
+	// LatencyBounds()[i] ns (the last bucket: everything above). The
+	// clock is read twice per reactor iteration, not per command, so a
+	// command is timed from the start of the iteration that received it
+	// to the engine poll that completed it.
+	Latency   [LatencyBuckets]uint64 `json:"latency_buckets"`
+	LatencyNs uint64                 `json:"latency_sum_ns"`
+}
+
+// LatencyBuckets is the number of latency buckets: powers of two from
+// 1 µs (2^10 ns) to 2^32 ns (4.3 s), and one for longer.
+const LatencyBuckets = 24
+
+// LatencyBounds returns the upper bound of each latency bucket in ns; the
+// last is math.MaxUint64.
+func LatencyBounds() [LatencyBuckets]uint64 {
+	var b [LatencyBuckets]uint64
+	for i := range b {
+		b[i] = 1 << (10 + i)
+	}
+	b[LatencyBuckets-1] = math.MaxUint64
+	return b
+}
+
+func (s *LUNStats) observe(ns int64) {
+	if ns < 0 {
+		ns = 0
+	}
+	// Bucket i holds (2^(9+i), 2^(10+i)]; bits.Len gives the power above.
+	i := 0
+	if ns > 1<<10 {
+		i = bits.Len64(uint64(ns-1)) - 10
+	}
+	s.Latency[min(i, LatencyBuckets-1)]++
+	s.LatencyNs += uint64(ns)
+}
+
+func (s *LUNStats) add(o *LUNStats) {
+	s.Commands += o.Commands
+	s.ReadBytes += o.ReadBytes
+	s.WriteBytes += o.WriteBytes
+	s.Errors += o.Errors
+	for i := range s.Latency {
+		s.Latency[i] += o.Latency[i]
+	}
+	s.LatencyNs += o.LatencyNs
 }
 
 func newReactor(t *Target, pr *poller.Reactor) (*reactor, error) {
@@ -78,11 +128,15 @@ func roundUp(n, to int) int { return (n + to - 1) / to * to }
 // channel's batch.
 func (rx *reactor) poll() poller.Status {
 	busy := false
+	rx.now = rx.pr.Now()
 	for _, ch := range rx.chans {
 		if ch.poll() {
 			busy = true
 		}
 	}
+	// The clock once more, for the completions: two reads per iteration,
+	// whatever the number of commands.
+	rx.now = rx.pr.Now()
 	for {
 		n := rx.exec.Poll(rx.tasks[:])
 		for _, t := range rx.tasks[:n] {
@@ -144,6 +198,7 @@ func (rx *reactor) countLUN(r *request) {
 	}
 	s := &rx.lunStats[n]
 	s.Commands++
+	s.observe(rx.now - r.t0)
 	if r.task.Status != scsi.StatusGood {
 		s.Errors++
 		return

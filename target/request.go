@@ -40,6 +40,7 @@ type request struct {
 	state reqState
 
 	recv int32 // receive buffer it holds (the IU), or -1
+	t0   int64 // reactor clock when it was received
 	iu   []byte
 	tag  srp.Tag
 	lun  uint64

@@ -64,6 +64,20 @@ func (t *Target) Sessions() []SessionInfo {
 	return out
 }
 
+// Logout ends session id (SessionInfo.ID): every channel gets
+// SRP_T_LOGOUT and is drained; the initiator may log in again.
+func (t *Target) Logout(id uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, nx := range t.nexuses {
+		if nx.id == id {
+			t.terminateLocked(nx, srp.LogoutNone)
+			return nil
+		}
+	}
+	return fmt.Errorf("target: no session %d", id)
+}
+
 // Stats are the target's counters.
 type Stats struct {
 	Logins     uint64                `json:"logins"`
@@ -101,14 +115,11 @@ func (t *Target) Stats() Stats {
 				s.Total.add(&ch.stats)
 			}
 			for n, l := range rx.lunStats {
-				if l == (LUNStats{}) {
+				if l.Commands == 0 {
 					continue
 				}
 				a := s.LUNs[uint16(n)]
-				a.Commands += l.Commands
-				a.ReadBytes += l.ReadBytes
-				a.WriteBytes += l.WriteBytes
-				a.Errors += l.Errors
+				a.add(&l)
 				s.LUNs[uint16(n)] = a
 			}
 		})

@@ -247,3 +247,63 @@ func TestLoginStrings(t *testing.T) {
 		t.Errorf("login naming IDExt ‖ GUID: %v", err)
 	}
 }
+
+func TestLatencyBuckets(t *testing.T) {
+	bounds := LatencyBounds()
+	for _, tc := range []struct {
+		ns     int64
+		bucket int
+	}{
+		{-5, 0}, {0, 0}, {1, 0}, {1024, 0}, {1025, 1}, {2048, 1}, {2049, 2},
+		{1 << 20, 10}, {1<<32 - 1, 22}, {1 << 32, 22}, {1<<32 + 1, 23}, {1 << 62, 23},
+	} {
+		var s LUNStats
+		s.observe(tc.ns)
+		got := -1
+		for i, n := range s.Latency {
+			if n == 1 {
+				got = i
+			}
+		}
+		if got != tc.bucket {
+			t.Errorf("%d ns in bucket %d, want %d", tc.ns, got, tc.bucket)
+		}
+		if tc.ns > 0 && (uint64(tc.ns) > bounds[got] || got > 0 && uint64(tc.ns) <= bounds[got-1]) {
+			t.Errorf("%d ns in bucket %d of bounds (%d, %d]", tc.ns, got, bounds[max(got-1, 0)], bounds[got])
+		}
+	}
+}
+
+func TestSessionLogoutAndLatency(t *testing.T) {
+	r := newRig(t)
+	c := r.login(1)
+	d := r.login(2)
+	for i := range 10 {
+		c.do(uint64(i), rw16(false, 0, 8), srp.DataBuf{}, direct(c.desc(0, 4096)))
+	}
+	st := r.tgt.Stats()
+	var n uint64
+	for _, b := range st.LUNs[0].Latency {
+		n += b
+	}
+	if n != st.LUNs[0].Commands || n < 10 || st.LUNs[0].LatencyNs == 0 {
+		t.Fatalf("latency histogram counts %d of %d commands, sum %d ns", n, st.LUNs[0].Commands, st.LUNs[0].LatencyNs)
+	}
+	ss := r.tgt.Sessions()
+	if len(ss) != 2 {
+		t.Fatalf("sessions %+v", ss)
+	}
+	if err := r.tgt.Logout(ss[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if lo, err := srp.ParseTLogout(c.mustRecv()); err != nil || lo.Reason != srp.LogoutNone {
+		t.Fatalf("T_LOGOUT %+v %v", lo, err)
+	}
+	waitFor(t, "the session to go", func() bool { return len(r.tgt.Sessions()) == 1 })
+	if rsp := d.do(1, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{}); rsp.Status != 0 {
+		t.Fatalf("the other session: %+v", rsp)
+	}
+	if err := r.tgt.Logout(ss[0].ID); err == nil {
+		t.Error("logout of a session that is gone succeeded")
+	}
+}
