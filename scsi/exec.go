@@ -72,6 +72,10 @@ type Task struct {
 	Aborted bool
 	// Response is a task management function's service response.
 	Response TMFResponse
+	// Fence, on a finished PERSISTENT RESERVE OUT with PREEMPT AND ABORT,
+	// is the abort the transport must carry out on every Executor before
+	// it answers (see Fence); with TMF TMFFence it is that abort.
+	Fence *Fence
 
 	// The executor's bookkeeping, valid from Start to completion.
 	b       *binding
@@ -136,6 +140,7 @@ type Executor struct {
 	tmfs    []*Task // task management functions waiting for aborted tasks
 	aborted int     // aborted tasks still in an engine
 	retry   []*Task // reused by Poll to retry parked tasks
+	fences  bool    // the transport carries out Task.Fence (AcceptFences)
 }
 
 var errNoLU = errors.New("scsi: executor: LU not attached")
@@ -279,6 +284,7 @@ func (e *Executor) good(t *Task, xfer, want int) {
 	setResid(t, want)
 	e.finish(t)
 }
+
 
 // abortDone completes an aborted task: no status goes to the initiator.
 func (e *Executor) abortDone(t *Task) {

@@ -19,10 +19,12 @@ package scsi
 //   - Scopes other than LU_SCOPE (INVALID FIELD IN CDB).
 //   - REGISTER AND MOVE (INVALID FIELD IN CDB, service action): it needs
 //     a TransportID of another nexus, as SPEC_I_PT does.
-//   - PREEMPT AND ABORT (INVALID FIELD IN CDB, service action): its abort
-//     half must end the preempted nexuses' tasks in every Executor, which
-//     one reactor cannot do, and a PREEMPT that leaves their writes in
-//     flight would be an unsafe fence. Initiators fall back to PREEMPT.
+//   - PREEMPT AND ABORT on an Executor whose transport does not fan fences
+//     out (AcceptFences): its abort half must end the preempted nexuses'
+//     tasks in every Executor, which one reactor cannot do, and a PREEMPT
+//     that leaves their writes in flight would be an unsafe fence. With
+//     AcceptFences the command finishes with Task.Fence set, and the
+//     transport runs TMFFence on every Executor before it answers.
 //   - APTPL=1 when the LU has no PRStateFile (INVALID FIELD IN PARAMETER
 //     LIST; PTPL_C=0).
 //
@@ -293,15 +295,15 @@ func decodePR(cmd *command, c *[MaxCDBLen]byte, op Opcode) (Sense, bool) {
 		}
 		cmd.sa = c[1] & 0x1F
 		switch cmd.sa {
-		case prOutRegister, prOutRegisterIgnore, prOutClear, prOutReserve, prOutRelease, prOutPreempt:
+		case prOutRegister, prOutRegisterIgnore, prOutClear, prOutReserve, prOutRelease, prOutPreempt, prOutPreemptAbort:
 		default:
-			// PREEMPT AND ABORT, REGISTER AND MOVE (see the top of
-			// this file) and the reserved values.
+			// REGISTER AND MOVE (see the top of this file) and the
+			// reserved values.
 			return invalidField(1, 4), true
 		}
 		cmd.scope, cmd.typ = c[2]>>4, c[2]&0x0F
 		switch cmd.sa {
-		case prOutReserve, prOutRelease, prOutPreempt:
+		case prOutReserve, prOutRelease, prOutPreempt, prOutPreemptAbort:
 			// SCOPE and TYPE matter only here; REGISTER and CLEAR
 			// ignore them (SPC-4 6.16.2).
 			if cmd.scope != 0 {
@@ -473,16 +475,58 @@ func (e *Executor) prOut(t *Task) {
 		e.fail(t, invalidParam(20, 0)) // PTPL_C=0
 		return
 	}
-	st, s := lu.prUpdate(a)
+	if a.sa == prOutPreemptAbort && !e.fences {
+		e.fail(t, invalidField(1, 4)) // see the top of this file
+		return
+	}
+	st, s, victims := lu.prUpdate(a)
 	switch {
 	case st == StatusReservationConflict:
 		e.status(t, st)
 	case st != StatusGood:
 		e.fail(t, s)
 	default:
+		if a.sa == prOutPreemptAbort && len(victims) > 0 {
+			t.Fence = &Fence{lu: lu, keys: victims}
+		}
 		e.good(t, 0, 0)
 	}
 }
+
+// Fence is the abort half of PERSISTENT RESERVE OUT with PREEMPT AND
+// ABORT (SPC-4 5.13.11.2.5): every task of the preempted I_T nexuses on
+// the LU, in every Executor, is aborted before the command completes, so
+// that no write of theirs lands after the initiator is told it is fenced
+// off. The Executor that ran the command sets Task.Fence and returns the
+// command with its status; the transport then starts a Task with TMF
+// TMFFence, TMFLocal and this Fence on every Executor (that one
+// included) and sends the command's response when all are back.
+// Preempted nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR for the
+// tasks they lose, besides REGISTRATIONS PREEMPTED.
+type Fence struct {
+	lu   *LU
+	keys []string // the preempted I_T nexuses
+}
+
+// Covers reports whether a command of nexus n at lun is one the fence
+// aborts: transports use it for commands they hold before the Executor
+// has them (waiting for buffers, reading their data-out).
+func (f *Fence) Covers(n *Nexus, lun uint64) bool {
+	if n == nil || !slices.Contains(f.keys, n.key) {
+		return false
+	}
+	k, ok := DecodeLUN(lun)
+	if !ok {
+		return false
+	}
+	b := n.luns.Load().find(k)
+	return b != nil && b.lu == f.lu
+}
+
+// AcceptFences declares that the transport carries out Task.Fence on every
+// Executor; until it is called PREEMPT AND ABORT is refused here (INVALID
+// FIELD IN CDB), since no one would abort the preempted tasks elsewhere.
+func (e *Executor) AcceptFences() { e.fences = true }
 
 // prArgs is one PERSISTENT RESERVE OUT, decoded.
 type prArgs struct {
@@ -496,13 +540,13 @@ type prArgs struct {
 
 // prUpdate applies a to the LU's state. It returns GOOD, RESERVATION
 // CONFLICT, or CHECK CONDITION with the sense.
-func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
+func (lu *LU) prUpdate(a prArgs) (Status, Sense, []string) {
 	p := &lu.pr
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.load()
 	if s.spc2 != "" {
-		return StatusReservationConflict, Sense{} // prConflict saw it too, unless it raced
+		return StatusReservationConflict, Sense{}, nil // prConflict saw it too, unless it raced
 	}
 	me := s.find(a.nexus)
 	// Every service action but REGISTER AND IGNORE EXISTING KEY checks the
@@ -513,11 +557,11 @@ func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
 			mine = s.regs[me].key
 		}
 		if a.key != mine {
-			return StatusReservationConflict, Sense{}
+			return StatusReservationConflict, Sense{}, nil
 		}
 	}
 	if me < 0 && a.sa != prOutRegister && a.sa != prOutRegisterIgnore {
-		return StatusReservationConflict, Sense{} // SPC-4 5.13.5: register first
+		return StatusReservationConflict, Sense{}, nil // SPC-4 5.13.5: register first
 	}
 	next := s.clone()
 	var uas []prUA
@@ -525,10 +569,10 @@ func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
 	case prOutRegister, prOutRegisterIgnore:
 		switch {
 		case me < 0 && a.sak == 0:
-			return StatusGood, Sense{} // nothing to register or remove
+			return StatusGood, Sense{}, nil // nothing to register or remove
 		case me < 0:
 			if len(next.regs) >= prMaxRegs {
-				return StatusCheckCondition, Sense{Reason: ReasonInsufficientRegResources}
+				return StatusCheckCondition, Sense{Reason: ReasonInsufficientRegResources}, nil
 			}
 			next.regs = append(next.regs, prReg{nexus: a.nexus, key: a.sak})
 		case a.sak == 0:
@@ -541,17 +585,17 @@ func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
 	case prOutReserve:
 		if s.typ != 0 {
 			if s.isHolder(a.nexus) && s.typ == a.typ {
-				return StatusGood, Sense{} // already so: nothing changes
+				return StatusGood, Sense{}, nil // already so: nothing changes
 			}
-			return StatusReservationConflict, Sense{}
+			return StatusReservationConflict, Sense{}, nil
 		}
 		next.typ, next.holder = a.typ, a.nexus
 	case prOutRelease:
 		if s.typ == 0 || !s.isHolder(a.nexus) {
-			return StatusGood, Sense{} // SPC-4 5.13.11.2: nothing to release
+			return StatusGood, Sense{}, nil // SPC-4 5.13.11.2: nothing to release
 		}
 		if s.typ != a.typ {
-			return StatusCheckCondition, Sense{Reason: ReasonInvalidReleasePR}
+			return StatusCheckCondition, Sense{Reason: ReasonInvalidReleasePR}, nil
 		}
 		if prRegsOnly(s.typ) {
 			uas = next.others(a.nexus, UAReservationsReleased)
@@ -562,19 +606,19 @@ func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
 		next.regs = next.regs[:0]
 		next.typ, next.holder = 0, ""
 		next.gen++
-	case prOutPreempt:
+	case prOutPreempt, prOutPreemptAbort:
 		var ok bool
 		if uas, ok = next.preempt(a); !ok {
 			if a.sak == 0 {
-				return StatusCheckCondition, invalidParam(8, 7)
+				return StatusCheckCondition, invalidParam(8, 7), nil
 			}
-			return StatusReservationConflict, Sense{}
+			return StatusReservationConflict, Sense{}, nil
 		}
 		next.gen++
 	}
 	next.normalize()
 	if err := lu.prSave(s, next); err != nil {
-		return StatusCheckCondition, Sense{Reason: ReasonInternalFailure}
+		return StatusCheckCondition, Sense{Reason: ReasonInternalFailure}, nil
 	}
 	p.snap.Store(next)
 	lu.eachBinding(func(b *binding) {
@@ -584,7 +628,14 @@ func (lu *LU) prUpdate(a prArgs) (Status, Sense) {
 			}
 		}
 	})
-	return StatusGood, Sense{}
+	// The preempted nexuses, whose tasks PREEMPT AND ABORT aborts.
+	var victims []string
+	for _, u := range uas {
+		if u.ua == UARegistrationsPreempted && !slices.Contains(victims, u.nexus) {
+			victims = append(victims, u.nexus)
+		}
+	}
+	return StatusGood, Sense{}, victims
 }
 
 // normalize keeps the holder of an all registrants reservation a

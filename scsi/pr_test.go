@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/usrpt/usrpt/ioengine"
+	"github.com/usrpt/usrpt/ioengine/faulty"
 	"github.com/usrpt/usrpt/scsi"
 )
 
@@ -432,7 +433,8 @@ func TestPRPreempt(t *testing.T) {
 	}
 	p.must(p.read(n1), scsi.StatusReservationConflict, "READ from the preempted under EA")
 	p.must(p.read(n2), scsi.StatusGood, "READ from the new holder")
-	// PREEMPT AND ABORT is refused (see pr.go); REGISTER AND MOVE too.
+	// PREEMPT AND ABORT is refused where the transport does not fan
+	// fences out (see pr.go); REGISTER AND MOVE always.
 	p.mustFail(p.out(n2, saPreemptAbort, typEA, 0x2, 0x2, false), scsi.ReasonInvalidFieldCDB, "PREEMPT AND ABORT")
 	p.mustFail(p.out(n2, saRegisterMove, typEA, 0x2, 0x2, false), scsi.ReasonInvalidFieldCDB, "REGISTER AND MOVE")
 
@@ -882,4 +884,75 @@ func FuzzPROut(f *testing.F) {
 			t.Fatalf("type %d with %d holders of %d registrants", typ, holders, nk)
 		}
 	})
+}
+
+// PREEMPT AND ABORT: the preempted nexus's write, held in an engine on
+// another Executor (another reactor), is aborted by the fence; the fence
+// on that Executor comes back only after it; the preempted nexus then
+// hears COMMANDS CLEARED BY ANOTHER INITIATOR and REGISTRATIONS PREEMPTED
+// and conflicts. Without AcceptFences the service action is refused.
+func TestPreemptAndAbortFence(t *testing.T) {
+	lu, d := memLU(t, 512, nil)
+	slow := faulty.Wrap(d, faulty.Rule{Ops: ioengine.Ops(ioengine.OpWrite), Delay: 200})
+	a, b := newExec(t, lu, d, 8), newExec(t, lu, slow, 8) // reactor A, reactor B (its writes take 200 polls)
+	a.AcceptFences()
+	b.AcceptFences()
+	n1 := newNexus(t, 1, scsi.Mapping{LUN: 0, LU: lu}) // the one fenced off, on B
+	n2 := newNexus(t, 2, scsi.Mapping{LUN: 0, LU: lu}) // the fencer, on A
+	clearUA(t, a, n2, 0)
+	clearUA(t, b, n1, 0)
+	pa := &prEnv{t: t, e: a, lu: lu, d: d}
+	pb := &prEnv{t: t, e: b, lu: lu, d: slow}
+	pb.ok(n1, saRegister, 0, 0, 0x1)
+	pa.ok(n2, saRegister, 0, 0, 0x2)
+	pb.ok(n1, saReserve, typWE, 0x1, 0)
+	// n1 has a write in B's engine.
+	w := &scsi.Task{Nexus: n1, LUN: lun(0), CDB: read10(0x2A), Data: make([]byte, 512), DataLen: 512}
+	start(b, w)
+	var out [4]*scsi.Task
+	if n := b.Poll(out[:]); n != 0 {
+		t.Fatalf("the held write came back early: %v", out[0].Status)
+	}
+	// PREEMPT AND ABORT from n2 on A.
+	task := pa.out(n2, saPreemptAbort, typEA, 0x2, 0x1, false)
+	pa.must(task, scsi.StatusGood, "PREEMPT AND ABORT")
+	if task.Fence == nil {
+		t.Fatal("no Fence on the finished PREEMPT AND ABORT")
+	}
+	if !task.Fence.Covers(n1, lun(0)) || task.Fence.Covers(n2, lun(0)) || task.Fence.Covers(n1, lun(1)) {
+		t.Fatal("Covers: want n1 at LUN 0 only")
+	}
+	// The transport runs the fence everywhere: A has nothing of n1's.
+	fa := &scsi.Task{Nexus: n2, LUN: lun(0), TMF: scsi.TMFFence, TMFLocal: true, Fence: task.Fence}
+	run(t, a, fa)
+	if fa.Response != scsi.TMFComplete {
+		t.Fatalf("fence on A: %v", fa.Response)
+	}
+	fb := &scsi.Task{Nexus: n2, LUN: lun(0), TMF: scsi.TMFFence, TMFLocal: true, Fence: task.Fence}
+	start(b, fb)
+	// The fence comes back only after the write it aborted has left the
+	// engine: the write first (aborted, no response for it), then the
+	// fence.
+	var got []*scsi.Task
+	for polls := 0; len(got) < 2 && polls < 100000; polls++ {
+		n := b.Poll(out[:])
+		got = append(got, out[:n]...)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d tasks back, want the write and the fence", len(got))
+	}
+	if got[0] != w || !w.Aborted || got[1] != fb || fb.Response != scsi.TMFComplete {
+		t.Fatalf("order or result: %v aborted=%v, fence %v", got[0] == w, w.Aborted, fb.Response)
+	}
+	tur := pb.do(n1, make([]byte, 6), nil, 0)
+	if k, c := senseOf(t, tur); k != scsi.KeyUnitAttention || c != 0x2F00 {
+		t.Fatalf("first: %v/%04x, want COMMANDS CLEARED BY ANOTHER INITIATOR", k, c)
+	}
+	pb.takeUA(n1, 0x2A05) // REGISTRATIONS PREEMPTED
+	pb.must(pb.write(n1), scsi.StatusReservationConflict, "WRITE from the fenced-off nexus")
+
+	// Without AcceptFences it stays refused.
+	c := newExec(t, lu, d, 8)
+	pc := &prEnv{t: t, e: c, lu: lu, d: d}
+	pc.mustFail(pc.out(n2, saPreemptAbort, typEA, 0x2, 0x2, false), scsi.ReasonInvalidFieldCDB, "PREEMPT AND ABORT without AcceptFences")
 }

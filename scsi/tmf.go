@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/usrpt/usrpt/ioengine"
@@ -16,6 +17,10 @@ const (
 	TMFLUNReset                    // every task on the LUN, then reset it
 	TMFITNexusReset                // every task of the nexus, on every LUN
 	TMFClearACA                    // no ACA is ever established: rejected
+	// TMFFence aborts the tasks Task.Fence covers: the abort half of
+	// PREEMPT AND ABORT, run as TMFLocal on every Executor. Not an SRP
+	// function: transports start it themselves.
+	TMFFence
 )
 
 func (f TMF) String() string {
@@ -32,6 +37,8 @@ func (f TMF) String() string {
 		return "I_T NEXUS RESET"
 	case TMFClearACA:
 		return "CLEAR ACA"
+	case TMFFence:
+		return "PREEMPT AND ABORT (abort half)"
 	}
 	return "TMF(" + strconv.Itoa(int(f)) + ")"
 }
@@ -70,7 +77,12 @@ var SupportedTMFs = []TMF{TMFAbortTask, TMFAbortTaskSet, TMFClearTaskSet, TMFLUN
 // so its response never overtakes them.
 func (e *Executor) startTMF(m *Task) {
 	var target *binding
-	if m.TMF != TMFITNexusReset {
+	if m.TMF == TMFFence && m.Fence == nil {
+		m.Response = TMFRejected
+		e.done = append(e.done, m)
+		return
+	}
+	if m.TMF != TMFITNexusReset && m.TMF != TMFFence {
 		if n, ok := DecodeLUN(m.LUN); ok {
 			target = m.Nexus.luns.Load().find(n)
 		}
@@ -90,11 +102,13 @@ func (e *Executor) startTMF(m *Task) {
 			return t.b != nil && t.b.lu == target.lu
 		case TMFITNexusReset:
 			return t.Nexus == m.Nexus
+		case TMFFence:
+			return t.b != nil && t.b.lu == m.Fence.lu && slices.Contains(m.Fence.keys, t.Nexus.key)
 		}
 		return false
 	}
 	switch m.TMF {
-	case TMFAbortTask, TMFAbortTaskSet, TMFClearTaskSet, TMFLUNReset, TMFITNexusReset:
+	case TMFAbortTask, TMFAbortTaskSet, TMFClearTaskSet, TMFLUNReset, TMFITNexusReset, TMFFence:
 	default:
 		m.Response = TMFRejected
 		e.done = append(e.done, m)
@@ -131,8 +145,9 @@ func (e *Executor) startTMF(m *Task) {
 // abortIn aborts u's tasks that match.
 func (e *Executor) abortIn(u *unit, m *Task, match func(*Task) bool) {
 	cleared := func(t *Task) {
-		// CLEAR TASK SET (TAS=0) tells the other nexuses their tasks went.
-		if m.TMF == TMFClearTaskSet && t.Nexus != m.Nexus {
+		// CLEAR TASK SET (TAS=0) tells the other nexuses their tasks
+		// went; so does PREEMPT AND ABORT (SPC-4 5.13.11.2.5).
+		if (m.TMF == TMFClearTaskSet || m.TMF == TMFFence) && t.Nexus != m.Nexus {
 			t.b.ua.Or(uint32(UACommandsCleared))
 		}
 	}

@@ -482,6 +482,20 @@ func (ch *channel) executed(r *request) {
 		ch.dropResponse(r)
 		return
 	}
+	if t.Fence != nil {
+		// PREEMPT AND ABORT: its answer waits until the preempted
+		// nexuses' tasks are aborted on every reactor.
+		f := t.Fence
+		t.Fence = nil
+		ch.rx.startFence(r, f)
+		return
+	}
+	ch.answer(r)
+}
+
+// answer sends r's data-in and SRP_RSP.
+func (ch *channel) answer(r *request) {
+	t := &r.task
 	if t.Status == scsi.StatusCheckCondition {
 		ch.stats.CheckCond++
 	}
@@ -695,27 +709,30 @@ func (ch *channel) tmfAnswered(r *request, resp scsi.TMFResponse) {
 	ch.respond(r)
 }
 
-// matches reports whether r, not yet executing, is a task that function
-// fn of nexus nx on lun (and tag, for ABORT TASK) aborts.
-func (r *request) matches(fn scsi.TMF, nx *nexus, lun, tag uint64) bool {
-	if r.lun != lun {
+// matches reports whether r, not yet executing, is a task that fan's
+// function (of nexus nx on lun, and tag for ABORT TASK) aborts.
+func (r *request) matches(fan *tmfFan) bool {
+	if fan.fn == scsi.TMFFence {
+		return fan.fence.Covers(r.task.Nexus, r.lun)
+	}
+	if r.lun != fan.lun {
 		return false
 	}
-	switch fn {
+	switch fan.fn {
 	case scsi.TMFAbortTask:
-		return r.ch.nx == nx && r.task.Tag == tag
+		return r.ch.nx == fan.nx && r.task.Tag == fan.tag
 	case scsi.TMFAbortTaskSet:
-		return r.ch.nx == nx
+		return r.ch.nx == fan.nx
 	case scsi.TMFClearTaskSet, scsi.TMFLUNReset:
 		return true
 	}
 	return false
 }
 
-// abortWaiting aborts the requests of ch that fn affects and that have not
-// reached the Executor: waiting for a buffer, or reading their data-out
-// (those finish when their reads complete).
-func (ch *channel) abortWaiting(fn scsi.TMF, nx *nexus, lun, tag uint64) {
+// abortWaiting aborts the requests of ch that fan's function affects and
+// that have not reached the Executor: waiting for a buffer, or reading
+// their data-out (those finish when their reads complete).
+func (ch *channel) abortWaiting(fan *tmfFan) {
 	for i := range ch.reqs {
 		r := &ch.reqs[i]
 		switch r.state {
@@ -723,7 +740,7 @@ func (ch *channel) abortWaiting(fn scsi.TMF, nx *nexus, lun, tag uint64) {
 		default:
 			continue
 		}
-		if r.aborted || !r.matches(fn, nx, lun, tag) {
+		if r.aborted || r.isTMF || !r.matches(fan) {
 			continue
 		}
 		r.aborted = true

@@ -113,6 +113,10 @@ func newReactor(t *Target, pr *poller.Reactor) (*reactor, error) {
 	if err == nil {
 		rx.exec, err = scsi.NewExecutor(cfg.ReactorDepth)
 	}
+	if err == nil {
+		// startFence carries PREEMPT AND ABORT's aborts to every reactor.
+		rx.exec.AcceptFences()
+	}
 	if err != nil {
 		_ = region.Close()
 		return nil, fmt.Errorf("target: reactor %d: %w", pr.ID(), err)
@@ -370,8 +374,29 @@ type tmfFan struct {
 	nx      *nexus
 	lun     uint64
 	tag     uint64
+	fence   *scsi.Fence // TMFFence: the abort half of r's PREEMPT AND ABORT
 	resp    scsi.TMFResponse
 	pending int // parts not back yet; touched only on the origin
+}
+
+// startFence carries out the abort half of r's PREEMPT AND ABORT on every
+// reactor, this one included (each as TMFLocal), and answers r, the
+// PERSISTENT RESERVE OUT command, when all are back.
+func (rx *reactor) startFence(r *request, f *scsi.Fence) {
+	r.state = reqTMF
+	fan := &tmfFan{origin: rx, req: r, fn: scsi.TMFFence, nx: r.ch.nx, lun: r.task.LUN, fence: f}
+	r.tmf = fan
+	for _, o := range rx.t.rs {
+		fan.pending++
+		if o == rx {
+			runTMFLocal(&tmfLocal{fan: fan, rx: o})
+			continue
+		}
+		if !o.pr.Send(runTMFLocal, &tmfLocal{fan: fan, rx: o}) {
+			fan.pending--
+			rx.t.tmfDropped.Add(1)
+		}
+	}
 }
 
 // tmfLocal is the part of a tmfFan that runs on another reactor.
@@ -412,7 +437,7 @@ func (rx *reactor) abortWaiting(fan *tmfFan) {
 	}
 	for _, ch := range rx.chans {
 		if ch.state == chLive {
-			ch.abortWaiting(fan.fn, fan.nx, fan.lun, fan.tag)
+			ch.abortWaiting(fan)
 		}
 	}
 }
@@ -434,12 +459,16 @@ func runTMFLocal(arg any) {
 		rx.tmfs[i] = tl
 	}
 	f := tl.fan
-	tl.task = scsi.Task{Nexus: f.nx.sn, LUN: f.lun, TMF: f.fn, RefTag: f.tag, TMFLocal: true, User: tmfLocalBit | uint64(i)}
+	tl.task = scsi.Task{Nexus: f.nx.sn, LUN: f.lun, TMF: f.fn, RefTag: f.tag, TMFLocal: true, Fence: f.fence, User: tmfLocalBit | uint64(i)}
 	rx.exec.Start(&tl.task)
 }
 
-// answerFan reports a remote part of fan done to its origin.
+// answerFan reports a part of fan done to its origin.
 func (rx *reactor) answerFan(fan *tmfFan) {
+	if fan.origin == rx {
+		fan.partDone()
+		return
+	}
 	if !fan.origin.pr.Send(fanPartDone, fan) {
 		rx.outbox = append(rx.outbox, fan)
 	}
@@ -462,8 +491,18 @@ func fanPartDone(arg any) { arg.(*tmfFan).partDone() }
 // partDone runs on the origin for each part that is back.
 func (fan *tmfFan) partDone() {
 	fan.pending--
-	if fan.pending == 0 {
-		r := fan.req
-		r.ch.tmfAnswered(r, fan.resp)
+	if fan.pending > 0 {
+		return
 	}
+	r := fan.req
+	if fan.fn == scsi.TMFFence {
+		r.tmf = nil
+		if r.ch.state != chLive {
+			r.ch.dropResponse(r)
+			return
+		}
+		r.ch.answer(r) // the PERSISTENT RESERVE OUT's own status
+		return
+	}
+	r.ch.tmfAnswered(r, fan.resp)
 }

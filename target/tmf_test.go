@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/usrpt/usrpt/ioengine"
@@ -114,4 +115,76 @@ func TestAbortWaitingForBuffer(t *testing.T) {
 	if st.Total.Aborted == 0 || st.Total.CredReqs == 0 {
 		t.Fatalf("stats %+v", st.Total)
 	}
+}
+
+// prOut builds PERSISTENT RESERVE OUT (service action sa, TYPE typ) with
+// its 24-byte parameter list as immediate data.
+func prOut(sa, typ byte, key, sak uint64) ([]byte, srp.DataBuf) {
+	cdb := []byte{0x5F, sa, typ, 0, 0, 0, 0, 0, 24, 0}
+	p := make([]byte, 24)
+	binary.BigEndian.PutUint64(p[0:], key)
+	binary.BigEndian.PutUint64(p[8:], sak)
+	return cdb, srp.DataBuf{Format: srp.FmtImmediate, Total: 24, List: p}
+}
+
+// PREEMPT AND ABORT (Pacemaker's fence_scsi): the fenced-off initiator's
+// write, held in the engine on another reactor, is aborted and gets no
+// response; the PERSISTENT RESERVE OUT is answered only after it left the
+// engine; the fenced-off initiator then hears COMMANDS CLEARED BY ANOTHER
+// INITIATOR and REGISTRATIONS PREEMPTED and conflicts.
+func TestPreemptAndAbort(t *testing.T) {
+	r := newRig(t)
+	held := r.addGatedLUN(1)
+	v := r.hlogin(1) // the victim, on one reactor
+	f := r.hlogin(2) // the fencer, on the other
+	v.clearUA(1)
+	f.clearUA(1)
+	if cv, cf := r.chansOf(1), r.chansOf(2); len(cv) != 1 || len(cf) != 1 || cv[0].rx == cf[0].rx {
+		t.Fatal("want the two initiators on different reactors")
+	}
+	const register, reserve, preemptAbort, typWE, typEA = 0x00, 0x01, 0x05, 0x01, 0x03
+	for _, step := range []struct {
+		h        *hc
+		sa, typ  byte
+		key, sak uint64
+	}{{v, register, 0, 0, 0x1}, {f, register, 0, 0, 0x2}, {v, reserve, typWE, 0x1, 0}} {
+		cdb, out := prOut(step.sa, step.typ, step.key, step.sak)
+		if rsp := step.h.do(1, cdb, out, srp.DataBuf{}); rsp.Status != 0 {
+			t.Fatalf("PR OUT %#x: %+v", step.sa, rsp)
+		}
+	}
+	// The victim's write goes into the engine and stays there.
+	wtag := v.tag()
+	v.send(v.cmdIU(wtag, 1, rw16(true, 0, 8), srp.DataBuf{Format: srp.FmtImmediate, Total: 4096, List: make([]byte, 4096)}, srp.DataBuf{}))
+	waitFor(t, "the write in the engine", func() bool { return r.tgt.Stats().Total.Commands >= 9 })
+	// PREEMPT AND ABORT from the fencer: no answer while the write is held.
+	ptag := f.tag()
+	cdb, out := prOut(preemptAbort, typEA, 0x2, 0x1)
+	f.send(f.cmdIU(ptag, 1, cdb, out, srp.DataBuf{}))
+	if b := f.next(200 * time.Millisecond); b != nil {
+		t.Fatalf("answered while the preempted write is in the engine: %s", srp.Summary(b, f.imm))
+	}
+	held.Store(false)
+	if rsp := f.rsp(ptag); rsp.Status != 0 {
+		t.Fatalf("PREEMPT AND ABORT: %+v", rsp)
+	}
+	// The write was aborted: no response for it.
+	if b := v.next(200 * time.Millisecond); b != nil {
+		t.Fatalf("the aborted write was answered: %s", srp.Summary(b, v.imm))
+	}
+	tur := v.do(1, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{})
+	if k, asc, ascq := senseKey(tur); k != scsi.KeyUnitAttention || asc != 0x2F || ascq != 0 {
+		t.Fatalf("victim's first command: %+v, want COMMANDS CLEARED BY ANOTHER INITIATOR", tur)
+	}
+	tur = v.do(1, make([]byte, 6), srp.DataBuf{}, srp.DataBuf{})
+	if k, asc, ascq := senseKey(tur); k != scsi.KeyUnitAttention || asc != 0x2A || ascq != 0x05 {
+		t.Fatalf("victim's second command: %+v, want REGISTRATIONS PREEMPTED", tur)
+	}
+	w := v.do(1, rw16(true, 0, 8), srp.DataBuf{Format: srp.FmtImmediate, Total: 4096, List: make([]byte, 4096)}, srp.DataBuf{})
+	if w.Status != uint8(scsi.StatusReservationConflict) {
+		t.Fatalf("victim's write after the fence: %+v, want RESERVATION CONFLICT", w)
+	}
+	// Every credit the victim spent came back (the aborted write's with a
+	// later response).
+	v.checkCredits()
 }
