@@ -281,10 +281,42 @@ func (e *Executor) good(t *Task, xfer, want int) {
 	t.Status = StatusGood
 	t.Reason = ReasonNone
 	t.Xfer = xfer
+	if xfer == 0 && want == 0 {
+		// A command that took data-out took what its CDB asked for: its
+		// residual is against that, not against nothing.
+		want = dataOutLen(t)
+	}
 	setResid(t, want)
 	e.finish(t)
 }
 
+// dataOutLen is the data-out length t's CDB asks for, in bytes; 0 for a
+// command without data-out.
+func dataOutLen(t *Task) int {
+	c := &t.cmd
+	bs := 0
+	if t.b != nil {
+		bs = t.b.lu.blockSize
+	}
+	switch c.kind {
+	case kPROut, kModeSelect, kUnmap:
+		return int(c.paramLen)
+	case kWriteSame:
+		return bs
+	case kCAW:
+		return 2 * int(c.blocks) * bs
+	case kWrite, kWriteVerify:
+		return int(c.blocks) * bs
+	case kVerify:
+		switch c.bytchk {
+		case 1:
+			return int(c.blocks) * bs
+		case 3:
+			return bs
+		}
+	}
+	return 0
+}
 
 // abortDone completes an aborted task: no status goes to the initiator.
 func (e *Executor) abortDone(t *Task) {

@@ -475,3 +475,37 @@ func TestSBCZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// A command that takes data-out and succeeds reports no residual when
+// the initiator sent what the CDB asked for: PERSISTENT RESERVE OUT, MODE
+// SELECT, UNMAP, WRITE SAME and COMPARE AND WRITE included, not only the
+// WRITEs (SRP_RSP's DOUNDER, iSCSI's residual: sg_persist and the block
+// layer see them).
+func TestDataOutResidual(t *testing.T) {
+	lu, e, _, _ := loggedLU(t, func(c *scsi.Config) { c.Thin = true })
+	n := newNexus(t, 1, scsi.Mapping{LUN: 0, LU: lu})
+	clearUA(t, e, n, 0)
+	bs := lu.BlockSize()
+	caw := make([]byte, 2*bs) // compare zeroes, write zeroes
+	for _, tc := range []struct {
+		name string
+		cdb  []byte
+		data []byte
+	}{
+		{"PERSISTENT RESERVE OUT", prOutCDB(saRegister, 0, 24), prParams(0, 0x7, 0)},
+		{"MODE SELECT(10)", modeSelect(true, 0x10, 8), make([]byte, 8)},
+		{"UNMAP", unmapCDB(24), unmapParams([2]uint64{8, 8})},
+		{"WRITE SAME(16)", ws16(16, 8, false), make([]byte, bs)},
+		{"COMPARE AND WRITE", cawCDB(64, 1), caw},
+		{"WRITE(16)", rw16(0x8A, 0, 1, false), make([]byte, bs)},
+	} {
+		task := do(t, e, n, tc.cdb, tc.data, len(tc.data))
+		if task.Status != scsi.StatusGood {
+			t.Errorf("%s: %v (%v)", tc.name, task.Status, task.Reason)
+			continue
+		}
+		if task.Resid != scsi.ResidNone || task.Residual != 0 {
+			t.Errorf("%s: residual %v %d, want none", tc.name, task.Resid, task.Residual)
+		}
+	}
+}
