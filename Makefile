@@ -57,8 +57,6 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-# Until the SRP path exists the demo is local: a verified random read/write
-# mix on a RAM disk, then the reactor runtime's cross-core costs.
 # The main job end to end: an in-process usrpt target (one RAM LU) and the
 # user-space SRP initiator on the loop verbs fabric, 4 KiB random reads
 # (every block written through SRP first and checked on read) and writes.
