@@ -263,6 +263,7 @@ func keyLines(b []byte) lines {
 			i := arrays[name]
 			arrays[name] = i + 1
 			prefix = fmt.Sprintf("%s[%d]", name, i)
+			name = prefix
 		case unstable.KeyValue:
 			if prefix != "" {
 				name = prefix + "." + name
@@ -378,8 +379,11 @@ func (c *Config) checkTarget(k *checker) {
 // Transports usrpt knows, and which of them this build has.
 var transports = map[string]bool{"loop": true, "roce": false, "ibv": false}
 
-// DefaultLoopAddress is the name of a loop listener without an address.
-const DefaultLoopAddress = "usrpt"
+// DefaultLoopAddress is the address of a loop listener without one. The
+// loop fabric is in-process and binds nothing: the address is only a name,
+// written as IP:PORT so that the add_target string has the form ib_srp
+// and initiator.ParseTarget read.
+const DefaultLoopAddress = "127.0.0.1:5555"
 
 func (c *Config) checkListeners(k *checker) {
 	seen := map[string]bool{}
