@@ -60,6 +60,14 @@ type LUNConfig struct {
 	Serial     string `toml:"serial"` // VPD 0x80; empty: derived from the target GUID and LUN number
 	NAA        string `toml:"naa"`    // VPD 0x83 vendor-specific extension, hexadecimal; empty: derived from the serial
 	Thin       bool   `toml:"thin"`   // advertise thin provisioning (UNMAP)
+	// Create makes Path as a regular file of Size when it does not exist,
+	// and extends a shorter one; it never shrinks a file. Off by default,
+	// so that a mistyped device path is an error, not a new file in /dev.
+	Create bool `toml:"create"`
+	// Buffered opens Path through the page cache instead of O_DIRECT
+	// (file systems that refuse O_DIRECT, such as tmpfs). With it, a
+	// write-through LUN is only as durable as the file system's FUA.
+	Buffered bool `toml:"buffered"`
 }
 
 // ACLConfig is one access group: who, and which LUNs they see.

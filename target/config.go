@@ -202,6 +202,14 @@ type ACL struct {
 	all      bool
 }
 
+// Validate checks the group's initiator patterns as New and SetACLs will,
+// so that a configuration can be checked (usrpt serve --check) before
+// anything is started. It leaves a untouched.
+func (a *ACL) Validate() error {
+	c := ACL{Name: a.Name, Initiators: a.Initiators, LUNs: a.LUNs}
+	return c.compile()
+}
+
 func (a *ACL) compile() error {
 	a.ids, a.prefixes, a.all = nil, nil, false
 	if len(a.Initiators) == 0 {

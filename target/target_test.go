@@ -307,3 +307,27 @@ func TestSessionLogoutAndLatency(t *testing.T) {
 		t.Error("logout of a session that is gone succeeded")
 	}
 }
+
+func TestACLValidate(t *testing.T) {
+	for _, tc := range []struct {
+		initiators []string
+		ok         bool
+	}{
+		{[]string{"*"}, true},
+		{[]string{"10.0.0.0/8", "192.168.1.7"}, true},
+		{[]string{"0x0002c903000000000002c90300a1b2c3"}, true},
+		{[]string{"fe80*"}, true},
+		{nil, false},
+		{[]string{"10.0.0.0/33"}, false},
+		{[]string{"0002c903"}, false},
+		{[]string{"zz*"}, false},
+	} {
+		a := ACL{Name: "g", Initiators: tc.initiators}
+		if err := a.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%q: Validate() = %v, want ok %v", tc.initiators, err, tc.ok)
+		}
+		if a.all || a.ids != nil || a.prefixes != nil {
+			t.Errorf("%q: Validate changed the ACL", tc.initiators)
+		}
+	}
+}

@@ -66,7 +66,7 @@ client (ctl) arrive as the project grows: see README.md for the status.`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (go tool pprof)")
-	root.AddCommand(newVersionCmd(), newTopologyCmd(), newBenchCmd(), newCtlCmd())
+	root.AddCommand(newVersionCmd(), newTopologyCmd(), newBenchCmd(), newServeCmd(), newCtlCmd())
 	return root
 }
 
