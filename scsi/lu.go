@@ -87,6 +87,7 @@ type LU struct {
 	discard     bool   // the engine can deallocate: UNMAP works
 	thin        bool   // thin provisioning is advertised
 	zeroes      bool   // the engine can write zeroes without a buffer
+	bufAlign    int    // the address alignment the engine needs of data buffers (O_DIRECT); 1 for none
 	naaHi       uint64 // NAA 6 | OUI | vendor specific identifier
 	naaLo       uint64 // vendor specific identifier extension
 
@@ -189,8 +190,12 @@ func NewLU(cfg Config) (*LU, error) {
 		discard:     cfg.Engine.Supports(ioengine.OpDiscard),
 		thin:        cfg.Thin,
 		zeroes:      cfg.Engine.Supports(ioengine.OpWriteZeroes),
+		bufAlign:    1,
 		naaHi:       6<<60 | uint64(cfg.OUI)<<36 | sum>>28,
 		naaLo:       lo,
+	}
+	if info.Direct {
+		lu.bufAlign = max(info.BlockSize, 512)
 	}
 	lu.blocks.Store(blocks)
 	lu.wce.Store(cfg.WriteCache)

@@ -258,6 +258,23 @@ func (n *Nexus) Pending(lun uint16) UA {
 	return 0
 }
 
+// BufferAlign is the address alignment the engine of the LU at lun needs
+// of a command's data buffer: its logical block size when it does direct
+// I/O (O_DIRECT refuses other buffers), 1 otherwise or when no LU is there.
+// A transport that hands the SCSI core data in place (SRP immediate data,
+// at an offset of its IU) copies it to an aligned buffer when this says
+// so. Any goroutine; it allocates nothing.
+func (n *Nexus) BufferAlign(lun uint64) int {
+	k, ok := DecodeLUN(lun)
+	if !ok {
+		return 1
+	}
+	if b := n.luns.Load().find(k); b != nil {
+		return b.lu.bufAlign
+	}
+	return 1
+}
+
 // Establish makes ua pending for the nexus on every LU it sees.
 func (n *Nexus) Establish(ua UA) {
 	for _, b := range n.luns.Load().bs {

@@ -121,11 +121,6 @@ func (s *Server) Apply(cfg Config) (Changes, error) {
 			continue
 		}
 		l, err := openLUN(c, s.guid)
-		if err == nil {
-			if err = s.checkDirect(c); err != nil {
-				_ = l.dev.Close()
-			}
-		}
 		if err != nil {
 			for _, o := range opened {
 				_ = o.dev.Close()

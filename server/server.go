@@ -54,7 +54,6 @@ type Server struct {
 	shutting bool
 	shutErr  error
 	shutDone chan struct{}
-	immData  bool // the target offers immediate data (see directLUN)
 }
 
 type listener struct {
@@ -79,11 +78,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: log, start: time.Now(), guid: tc.GUID, luns: map[uint16]*lun{}, served: make(chan error, len(cfg.Listeners)), shutDone: make(chan struct{})}
-	if !tc.NoImmData && slices.ContainsFunc(cfg.LUNs, directLUN) {
-		tc.NoImmData = true
-		log.Warn("immediate data turned off: an O_DIRECT LUN cannot take its unaligned data in place; set buffered = true on the file LUNs to keep it")
-	}
-	s.immData = !tc.NoImmData
 	if guidFrom != "" {
 		log.Info("target GUID derived", "guid", fmt.Sprintf("%016x", tc.GUID), "from", guidFrom)
 	}
@@ -410,23 +404,7 @@ func (s *Server) AddLUN(c LUNConfig) (LUNInfo, error) {
 	return l.info(), nil
 }
 
-// directLUN reports whether c opens its file O_DIRECT. The target uses
-// immediate data in place, at offset 68 of the receive buffer, and
-// O_DIRECT refuses such unaligned buffers (EINVAL, reported to the
-// initiator as a hardware error), so such a LUN needs immediate data off.
-func directLUN(c LUNConfig) bool { return backends[c.Backend] && !c.Buffered }
-
-func (s *Server) checkDirect(c LUNConfig) error {
-	if s.immData && directLUN(c) {
-		return fmt.Errorf("server: LUN %d: an O_DIRECT LUN needs immediate data off, and this target offers it: set buffered = true, or restart with no_immediate_data = true", c.Number)
-	}
-	return nil
-}
-
 func (s *Server) addLUNLocked(c LUNConfig) (*lun, error) {
-	if err := s.checkDirect(c); err != nil {
-		return nil, err
-	}
 	l, err := openLUN(c, s.guid)
 	if err != nil {
 		return nil, fmt.Errorf("server: add LUN %d: %w", c.Number, err)

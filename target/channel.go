@@ -276,7 +276,7 @@ func (ch *channel) protocolError(reason srp.TLogoutReason) {
 // command starts an SRP_CMD.
 func (ch *channel) command(r *request) {
 	ch.stats.Commands++
-	r.isTMF, r.table = false, srp.Desc{}
+	r.isTMF, r.table, r.imm = false, srp.Desc{}, nil
 	c, err := srp.ParseCmd(r.iu, ch.immOff)
 	r.tag, r.lun = c.Tag, c.LUN
 	t := &r.task
@@ -326,10 +326,18 @@ func (ch *channel) command(r *request) {
 	r.dataLen = int(total)
 	switch d.Format {
 	case srp.FmtImmediate:
+		ch.stats.WriteBytes += uint64(len(d.List))
+		if a := ch.nx.sn.BufferAlign(c.LUN); a > 1 && (addrOf(d.List, 0)%uint64(a) != 0 || len(d.List)%a != 0) {
+			// An O_DIRECT engine refuses the data where it is (at the
+			// immediate data offset of the IU): it goes through an
+			// aligned pool buffer.
+			r.imm = d.List
+			ch.rx.needBuffer(r)
+			return
+		}
 		// Zero copy: the engine writes from the receive buffer, which
 		// stays ours until the response is posted.
 		r.data = d.List
-		ch.stats.WriteBytes += uint64(len(d.List))
 		ch.execute(r)
 		return
 	case srp.FmtDirect:
@@ -369,6 +377,12 @@ func (ch *channel) failIU(r *request, reason scsi.Reason) {
 func (ch *channel) gotBuffer(r *request) {
 	if r.aborted || ch.state != chLive {
 		ch.finishAborted(r)
+		return
+	}
+	if r.imm != nil {
+		copy(r.data, r.imm)
+		r.imm = nil
+		ch.execute(r)
 		return
 	}
 	if r.table.Len != 0 && r.descs == nil {

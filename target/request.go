@@ -52,6 +52,7 @@ type request struct {
 	pool    *hugemem.Pool
 	buf     hugemem.Buf // from pool, when pool != nil
 	data    []byte      // the data: pool buffer or immediate data in the IU
+	imm     []byte      // immediate data to copy into the pool buffer (an O_DIRECT LU)
 	descs   []byte      // 16-byte descriptors: the IU's list, direct, or the fetched table
 	direct  [srp.DirectDescLen]byte
 	table   srp.Desc // external table to fetch

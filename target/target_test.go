@@ -2,8 +2,10 @@ package target
 
 import (
 	"bytes"
+	"syscall"
 	"testing"
 
+	"github.com/usrpt/usrpt/ioengine"
 	"github.com/usrpt/usrpt/scsi"
 	"github.com/usrpt/usrpt/srp"
 )
@@ -329,5 +331,70 @@ func TestACLValidate(t *testing.T) {
 		if a.all || a.ids != nil || a.prefixes != nil {
 			t.Errorf("%q: Validate changed the ACL", tc.initiators)
 		}
+	}
+}
+
+// directDevice is a mem engine that behaves as O_DIRECT does: it says it
+// is direct, and a read or write whose buffer is not aligned to its block
+// fails with EINVAL.
+type directDevice struct{ ioengine.Device }
+
+func (d directDevice) Info() ioengine.Info {
+	i := d.Device.Info()
+	i.Direct = true
+	return i
+}
+
+func (d directDevice) NewQueue(cfg ioengine.QueueConfig) (ioengine.Queue, error) {
+	q, err := d.Device.NewQueue(cfg)
+	return &directQueue{Queue: q, bs: d.Device.Info().BlockSize}, err
+}
+
+type directQueue struct {
+	ioengine.Queue
+	bs   int
+	done []*ioengine.Request
+}
+
+func (q *directQueue) Submit(reqs []*ioengine.Request) int {
+	for i, r := range reqs {
+		if (r.Op == ioengine.OpRead || r.Op == ioengine.OpWrite) && len(r.Buf) > 0 && addrOf(r.Buf, 0)%uint64(q.bs) != 0 {
+			r.Complete(0, syscall.EINVAL)
+			q.done = append(q.done, r)
+			continue
+		}
+		if q.Queue.Submit(reqs[i:i+1]) != 1 {
+			return i
+		}
+	}
+	return len(reqs)
+}
+
+func (q *directQueue) Poll(out []*ioengine.Request) int {
+	n := copy(out, q.done)
+	q.done = q.done[:copy(q.done, q.done[n:])]
+	return n + q.Queue.Poll(out[n:])
+}
+
+func (q *directQueue) Inflight() int { return q.Queue.Inflight() + len(q.done) }
+
+// Immediate data sits at offset 68 of the IU, which O_DIRECT refuses: the
+// target copies it into an aligned buffer for such an LU, and writes
+// straight from the IU otherwise.
+func TestImmediateDataOnDirectLU(t *testing.T) {
+	r := newRigWith(t, func(d ioengine.Device) ioengine.Device { return directDevice{d} })
+	c := r.login(1)
+	imm := bytes.Repeat([]byte{0x5A}, 4096)
+	rsp := c.do(1, rw16(true, 40, 8), srp.DataBuf{Format: srp.FmtImmediate, Total: 4096, List: imm}, srp.DataBuf{})
+	if rsp.Status != 0 {
+		k, asc, ascq := senseKey(rsp)
+		t.Fatalf("immediate write to an O_DIRECT LU: status %#x sense %v %02x/%02x", rsp.Status, k, asc, ascq)
+	}
+	clear(c.data[:4096])
+	if rsp := c.do(2, rw16(false, 40, 8), srp.DataBuf{}, direct(c.desc(0, 4096))); rsp.Status != 0 || !bytes.Equal(c.data[:4096], imm) {
+		t.Fatalf("read back: %+v", rsp)
+	}
+	if st := r.tgt.Stats(); st.Total.BufferWaits != 0 || r.tgt.Stats().Total.WriteBytes < 4096 {
+		t.Fatalf("stats %+v", st.Total)
 	}
 }
