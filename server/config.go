@@ -533,7 +533,11 @@ func checkLUN(lc *LUNConfig) []Problem {
 		switch {
 		case err != nil && os.IsNotExist(err):
 			if !lc.Create {
-				add("path", fmt.Sprintf("create it (truncate -s 1G %s), or set create = true and a size", lc.Path), "%s does not exist", lc.Path)
+				fix := fmt.Sprintf("create it (truncate -s 1G %s), or set create = true and a size", lc.Path)
+				if strings.HasPrefix(lc.Path, "/dev/") {
+					fix = "check the device's name (ls -l /dev/disk/by-id), or point path at an image file"
+				}
+				add("path", fix, "%s does not exist", lc.Path)
 			} else if lc.Size == "" {
 				add("size", "give the size to create the file with", "create = true needs a size")
 			}
