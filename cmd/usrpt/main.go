@@ -46,9 +46,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `usrpt is a user-space SCSI RDMA Protocol (SRP) target for stock Linux ib_srp
 initiators, built on per-core pinned reactors that busy-poll their work.
 
-This build has the reactor runtime and the tools listed below; each command
-has --help. The target daemon (serve), the host tuner (tune) and the control
-client (ctl) arrive as the project grows: see README.md for the status.`,
+usrpt serve runs the target (its config: docs/configuration.md), usrpt ctl
+talks to it, usrpt bench measures engines, the SCSI core and the whole SRP
+path. Each command has --help. This build has the in-process loop transport;
+RoCEv2, libibverbs and the host tuner (tune) are still to come: see README.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
