@@ -4,7 +4,7 @@ SHELL     := bash
 GO        ?= go
 BIN       ?= bin/usrpt
 # Packages with goroutines talking to each other: run under the race detector.
-RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./ioengine/... ./scsi/... ./bench/... ./verbs/... ./target/... ./initiator/...
+RACE_PKGS ?= ./internal/ring/... ./internal/hugemem/... ./poller/... ./ioengine/... ./scsi/... ./bench/... ./verbs/... ./target/... ./initiator/... ./server/...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 DEMO_TIME ?= 2s

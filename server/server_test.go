@@ -347,7 +347,7 @@ initiators = ["*"]
 	h := mustLogin(t, s, 1)
 	h.clearUA(0)
 
-	next := strings.Replace(base, `size = "16MiB"`, `size = "8MiB"`, 1)          // LUN 0: resize
+	next := strings.Replace(base, `size = "16MiB"`, `size = "8MiB"`, 1)            // LUN 0: resize
 	next = strings.Replace(next, "number = 1\nbackend = \"mem\"\nsize = \"4MiB\"", // LUN 1: replace
 		"number = 1\nbackend = \"mem\"\nsize = \"4MiB\"\nwrite_cache = true", 1)
 	next = strings.Replace(next, "number = 2", "number = 3", 1) // LUN 2 gone, 3 new
