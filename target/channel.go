@@ -394,6 +394,12 @@ func (ch *channel) gotBuffer(r *request) {
 		ch.postReads(r)
 		return
 	}
+	ch.described(r)
+}
+
+// described moves r on once its descriptors are known and its buffer is
+// there: a read executes, a write first reads its data-out.
+func (ch *channel) described(r *request) {
 	if r.dataIn {
 		ch.execute(r)
 		return
@@ -457,13 +463,7 @@ func (ch *channel) afterRead(r *request) {
 			ch.failIU(r, scsi.ReasonInvalidFieldIU)
 			return
 		}
-		if r.dataIn {
-			ch.execute(r)
-			return
-		}
-		r.state = reqReading
-		r.segIdx, r.segOff, r.bufOff, r.left = 0, 0, 0, r.dataLen
-		ch.postReads(r)
+		ch.described(r)
 	case reqReading:
 		ch.stats.WriteBytes += uint64(r.dataLen)
 		ch.execute(r)
