@@ -221,20 +221,10 @@ func (sq *scsiQueue) prep(s *scsiSlot, r *ioengine.Request) (syscall.Errno, bool
 	lba := uint64(r.Offset / sq.lbs)
 	switch r.Op {
 	case ioengine.OpRead, ioengine.OpWrite:
-		n := int64(len(r.Buf))
-		if n%sq.lbs != 0 || n/sq.lbs > 0xFFFFFFFF {
+		if !rw16CDB(c, r, lba, sq.lbs) {
 			return syscall.EINVAL, false
 		}
-		c[0] = byte(scsi.Read16)
-		if r.Op == ioengine.OpWrite {
-			c[0] = byte(scsi.Write16)
-		}
-		if r.Flags&ioengine.FlagFUA != 0 {
-			c[1] = 0x08 // FUA
-		}
-		binary.BigEndian.PutUint64(c[2:], lba)
-		binary.BigEndian.PutUint32(c[10:], uint32(n/sq.lbs))
-		t.CDB, t.Data, t.DataLen = c[:16], r.Buf, int(n)
+		t.CDB, t.Data, t.DataLen = c[:16], r.Buf, len(r.Buf)
 	case ioengine.OpFlush:
 		// LBA 0, NUMBER OF LOGICAL BLOCKS 0: the whole medium.
 		c[0] = byte(scsi.SynchronizeCache16)
@@ -267,6 +257,26 @@ func (sq *scsiQueue) prep(s *scsiSlot, r *ioengine.Request) (syscall.Errno, bool
 		return syscall.EOPNOTSUPP, false
 	}
 	return 0, true
+}
+
+// rw16CDB writes READ(16) or WRITE(16) for r at lba into c, with FUA when
+// r asks for it; false when r's buffer is not whole blocks of lbs bytes or
+// too many of them for one command.
+func rw16CDB(c *[16]byte, r *ioengine.Request, lba uint64, lbs int64) bool {
+	n := int64(len(r.Buf))
+	if n%lbs != 0 || n/lbs > 0xFFFFFFFF {
+		return false
+	}
+	c[0] = byte(scsi.Read16)
+	if r.Op == ioengine.OpWrite {
+		c[0] = byte(scsi.Write16)
+	}
+	if r.Flags&ioengine.FlagFUA != 0 {
+		c[1] = 0x08 // FUA
+	}
+	binary.BigEndian.PutUint64(c[2:], lba)
+	binary.BigEndian.PutUint32(c[10:], uint32(n/lbs))
+	return true
 }
 
 // Poll drives the executor and returns finished requests with N and Errno

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,23 +237,15 @@ func (q *srpQueue) prep(s *srpSlot, r *ioengine.Request) (syscall.Errno, bool) {
 	lba := uint64(r.Offset / q.b.lbs)
 	switch r.Op {
 	case ioengine.OpRead, ioengine.OpWrite:
-		n := int64(len(r.Buf))
-		if n%q.b.lbs != 0 || n/q.b.lbs > 0xFFFFFFFF {
+		if !rw16CDB(cdb, r, lba, q.b.lbs) {
 			return syscall.EINVAL, false
 		}
 		s.segs[0] = r.Buf
 		if r.Op == ioengine.OpWrite {
-			cdb[0] = byte(scsi.Write16)
 			c.DataOut = s.segs[:]
 		} else {
-			cdb[0] = byte(scsi.Read16)
 			c.DataIn = s.segs[:]
 		}
-		if r.Flags&ioengine.FlagFUA != 0 {
-			cdb[1] = 0x08
-		}
-		binary.BigEndian.PutUint64(cdb[2:], lba)
-		binary.BigEndian.PutUint32(cdb[10:], uint32(n/q.b.lbs))
 		c.CDB = cdb[:16]
 	case ioengine.OpFlush:
 		cdb[0] = byte(scsi.SynchronizeCache16)
