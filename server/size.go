@@ -22,7 +22,11 @@ func ParseSize(s string) (uint64, error) {
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if i > 0 {
 		num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
-		unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
+		unit = strings.TrimSuffix(unit, "b")
+		if unit == "i" {
+			unit = "?" // "4ib": a binary prefix without the prefix
+		}
+		unit = strings.TrimSuffix(unit, "i")
 		switch unit {
 		case "k", "m", "g", "t", "p":
 			if n, err := humanize.ParseBytes(num + strings.ToUpper(unit) + "iB"); err == nil {

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/usrpt/usrpt/bench"
@@ -22,6 +21,7 @@ import (
 	"github.com/usrpt/usrpt/ioengine"
 	"github.com/usrpt/usrpt/ioengine/engines"
 	"github.com/usrpt/usrpt/poller"
+	"github.com/usrpt/usrpt/server"
 	"golang.org/x/sys/unix"
 )
 
@@ -386,36 +386,12 @@ func isTerminal(w io.Writer) bool {
 // powers of 1024, so 4k and 4KB are both 4096 (humanize.ParseBytes alone
 // would read them as 4000). The number may have a fraction (1.5g).
 func parseSize(flag, s string) (uint64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return 0, fmt.Errorf("%s: empty size", flag)
+	n, err := server.ParseSize(s)
+	if err != nil {
+		// server's message starts "size %q": name the flag instead.
+		return 0, errors.New(flag + strings.TrimPrefix(err.Error(), "size"))
 	}
-	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
-		return n, nil
-	}
-	// Split the number from its unit, then make the unit binary for
-	// humanize: k, kb, KiB, K → KiB.
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i <= 0 {
-		// No unit ("1.5") or no number ("k"): neither is a byte count.
-		return 0, fmt.Errorf("%s %q: want a byte count with an optional k, m, g, t or p (powers of 1024)", flag, s)
-	}
-	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
-	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
-	switch unit {
-	case "k", "m", "g", "t", "p":
-		n, err := humanize.ParseBytes(num + strings.ToUpper(unit) + "iB")
-		if err != nil {
-			return 0, fmt.Errorf("%s %q: %w", flag, s, err)
-		}
-		return n, nil
-	case "":
-		// "512b" is 512 bytes.
-		if n, err := strconv.ParseUint(num, 10, 64); err == nil {
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("%s %q: want a byte count with an optional k, m, g, t or p (powers of 1024)", flag, s)
+	return n, nil
 }
 
 // secondsValue is a duration flag that also takes fio's bare seconds.

@@ -134,50 +134,17 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 // Bytes parses the size with ParseSize.
 func (s Size) Bytes() (int64, error) { return ParseSize(string(s)) }
 
-// ParseSize reads a size as usrpt's other commands do (fio's kb_base=1024):
-// a bare number is bytes; k, m, g, t, p — alone or spelled kb, KB, KiB —
-// are powers of 1024, so 4k and 4KiB are both 4096; the number may have a
-// fraction (1.5g). It refuses what does not fit an int64.
+// ParseSize reads a size as usrpt's other commands do (server.ParseSize:
+// fio's units, powers of 1024) and refuses what does not fit an int64.
 func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	bad := fmt.Errorf("size %q: want a byte count with an optional k, m, g, t or p (powers of 1024)", s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
-	}
-	if num == "" {
-		return 0, bad
-	}
-	unit = strings.TrimSuffix(unit, "b")
-	if u, ok := strings.CutSuffix(unit, "i"); ok {
-		if u == "" {
-			return 0, bad // "4ib"
-		}
-		unit = u
-	}
-	shift, ok := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50}[unit]
-	if !ok {
-		return 0, bad
-	}
-	if n, err := strconv.ParseUint(num, 10, 63); err == nil {
-		if n > math.MaxInt64>>shift {
-			return 0, fmt.Errorf("size %q: too large", s)
-		}
-		return int64(n << shift), nil
-	}
-	if unit == "" || strings.Count(num, ".") != 1 {
-		return 0, bad // a fraction of a byte, or "1.2.3"
-	}
-	f, err := strconv.ParseFloat(num, 64)
+	n, err := server.ParseSize(s)
 	if err != nil {
-		return 0, bad
+		return 0, err
 	}
-	v := f * float64(uint64(1)<<shift)
-	if v >= math.MaxInt64 {
+	if n > math.MaxInt64 {
 		return 0, fmt.Errorf("size %q: too large", s)
 	}
-	return int64(v), nil
+	return int64(n), nil
 }
 
 // ParseSpec reads a LUN spec, "backend:argument": null:SIZE and mem:SIZE
